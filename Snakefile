@@ -1,0 +1,26 @@
+# vq3d: Ego4D Visual Queries 3D localization, one clip per job fan-out.
+# Run the demo:            snakemake --cores 2 --use-conda   (or without --use-conda in a ready env)
+# On a Slurm cluster:      snakemake --profile profiles/slurm
+# Inspect without running: snakemake -n  |  snakemake --rulegraph | dot -Tpng > rulegraph.png
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/download.smk"
+include: "rules/frames.smk"
+include: "rules/detect.smk"
+include: "rules/pose.smk"
+include: "rules/predict.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

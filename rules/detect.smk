@@ -1,0 +1,50 @@
+# Stage 3: score the frames before each query frame against the visual crop, then pick peaks.
+
+
+rule detect:
+    """Per-frame top-k boxes and detection peaks for every query of one clip."""
+    input:
+        frames_dir=rules.frames.output.out_dir,
+        queries=FILES["queries"],
+    output:
+        out=str(RESULTS / "detect" / "{clip}.json"),
+    params:
+        stage="vq3d.detect:main",
+        clip_uid="{clip}",
+        conf=config["detect"],
+    log:
+        str(LOGS / "detect" / "{clip}.log"),
+    benchmark:
+        str(BENCH / "detect" / "{clip}.tsv")
+    group:
+        "clip_gpu"
+    resources:
+        runtime=120,
+        mem_mb=8000,
+    threads: 2
+    conda:
+        "../envs/gpu.yaml"
+    script:
+        SCRIPT
+
+
+rule export_peaks:
+    """The split's detections in EgoLoc's published formats (peak file and per-frame dump)."""
+    input:
+        detections=expand(rules.detect.output.out, clip=sorted(CLIPS)),
+        queries=FILES["queries"],
+    output:
+        peaks=str(RESULTS / f"vq2d_{SPLIT}_vq3d_peak_clip.json"),
+        dump=str(RESULTS / f"vq3d_detection_{SPLIT}.json"),
+    params:
+        stage="vq3d.detect.export:main",
+        split=SPLIT,
+    log:
+        str(LOGS / "export_peaks.log"),
+    benchmark:
+        str(BENCH / "export_peaks.tsv")
+    localrule: True
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT

@@ -1,0 +1,29 @@
+# Stage 2: cut each clip from its video and extract its frames at the clip fps (EgoLoc layout).
+
+
+rule frames:
+    """Frames of one clip: clips_frames/<clip>/color_%07d.jpg, frame i = Ego4D clip frame i."""
+    input:
+        video=clip_video,
+        queries=FILES["queries"],
+    output:
+        out_dir=directory(str(RESULTS / "clips_frames" / "{clip}")),
+    params:
+        stage="vq3d.frames:main",
+        clip_uid="{clip}",
+        video_is_clip=video_is_clip,
+        conf=config["frames"],
+    log:
+        str(LOGS / "frames" / "{clip}.log"),
+    benchmark:
+        str(BENCH / "frames" / "{clip}.tsv")
+    group:
+        "clip_gpu"
+    resources:
+        runtime=60,
+        mem_mb=4000,
+    threads: 2
+    conda:
+        "../envs/gpu.yaml"
+    script:
+        SCRIPT

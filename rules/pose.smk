@@ -1,0 +1,107 @@
+# Stage 4: hybrid camera posing in the scan's frame (SfM + Sim(3) registration, PnP, merge).
+
+
+rule pose_sfm:
+    """pycolmap SfM of one clip's frames with the scan's RADIAL_FISHEYE intrinsics."""
+    input:
+        frames_dir=rules.frames.output.out_dir,
+        intrinsics=FILES["intrinsics"],
+    output:
+        out_dir=directory(str(RESULTS / "pose" / "{clip}" / "sfm")),
+    params:
+        stage="vq3d.pose.sfm:main",
+        scan_uid=scan_uid,
+        conf=config["pose"],
+    log:
+        str(LOGS / "pose_sfm" / "{clip}.log"),
+    benchmark:
+        str(BENCH / "pose_sfm" / "{clip}.tsv")
+    group:
+        "clip_gpu"
+    resources:
+        runtime=480,
+        mem_mb=16000,
+    threads: 2
+    conda:
+        "../envs/gpu.yaml"
+    script:
+        SCRIPT
+
+
+rule pose_register:
+    """Sim(3) from every SfM sub-model to the scan frame through the scan's geo renders."""
+    input:
+        unpack(synth_scans),
+        sfm_dir=rules.pose_sfm.output.out_dir,
+    output:
+        out=str(RESULTS / "pose" / "{clip}" / "registration.json"),
+    params:
+        stage="vq3d.pose.register:main",
+        scan_dir=clip_scan_dir,
+        conf=config["pose"],
+    log:
+        str(LOGS / "pose_register" / "{clip}.log"),
+    benchmark:
+        str(BENCH / "pose_register" / "{clip}.tsv")
+    resources:
+        runtime=120,
+        mem_mb=8000,
+    threads: 2
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT
+
+
+rule pose_pnp:
+    """PnP relocalization of clip frames against the scan's reference views with depth."""
+    input:
+        unpack(synth_scans),
+        frames_dir=rules.frames.output.out_dir,
+        intrinsics=FILES["intrinsics"],
+    output:
+        out=str(RESULTS / "pose" / "{clip}" / "pnp.json"),
+    params:
+        stage="vq3d.pose.pnp:main",
+        scan_dir=clip_scan_dir,
+        scan_uid=scan_uid,
+        conf=config["pose"],
+    log:
+        str(LOGS / "pose_pnp" / "{clip}.log"),
+    benchmark:
+        str(BENCH / "pose_pnp" / "{clip}.tsv")
+    resources:
+        runtime=240,
+        mem_mb=8000,
+    threads: 2
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT
+
+
+rule pose_merge:
+    """One world->camera pose per clip frame (EgoLoc pose JSON) and a per-clip summary."""
+    input:
+        frames_dir=rules.frames.output.out_dir,
+        sfm_dir=rules.pose_sfm.output.out_dir,
+        registration=rules.pose_register.output.out,
+        pnp=rules.pose_pnp.output.out,
+    output:
+        poses=str(RESULTS / "poses" / "{clip}.json"),
+        summary=str(RESULTS / "pose" / "{clip}" / "summary.json"),
+    params:
+        stage="vq3d.pose.merge:main",
+        clip_uid="{clip}",
+        conf=config["pose"],
+    log:
+        str(LOGS / "pose_merge" / "{clip}.log"),
+    benchmark:
+        str(BENCH / "pose_merge" / "{clip}.tsv")
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT

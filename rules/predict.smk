@@ -1,0 +1,70 @@
+# Stage 5: lift peak detections to 3D, aggregate, write the submission, evaluate (val).
+
+
+rule predict:
+    """3D position of every query of one clip, in the scan frame and the query frame's camera."""
+    input:
+        detections=rules.detect.output.out,
+        poses=rules.pose_merge.output.poses,
+        sfm_dir=rules.pose_sfm.output.out_dir,
+        queries=FILES["queries"],
+        intrinsics=FILES["intrinsics"],
+    output:
+        out=str(RESULTS / "predict" / "{clip}.json"),
+    params:
+        stage="vq3d.predict:main",
+        clip_uid="{clip}",
+        scan_uid=scan_uid,
+        conf=config["predict"],
+    log:
+        str(LOGS / "predict" / "{clip}.log"),
+    benchmark:
+        str(BENCH / "predict" / "{clip}.tsv")
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT
+
+
+rule submission:
+    """The challenge submission: the annotation file/template filled with every prediction."""
+    input:
+        predictions=expand(rules.predict.output.out, clip=sorted(CLIPS)),
+        annotations=FILES["annotations"],
+    output:
+        submission=str(RESULTS / "submission.json"),
+    params:
+        stage="vq3d.predict.submission:main",
+    log:
+        str(LOGS / "submission.log"),
+    benchmark:
+        str(BENCH / "submission.tsv")
+    localrule: True
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT
+
+
+rule evaluate:
+    """L2, angle, Succ, Succ*, QwP against the val annotations, plus a per-query table."""
+    input:
+        gt=FILES["annotations"],
+        pred=rules.submission.output.submission,
+    output:
+        metrics=report(str(RESULTS / "metrics.json"), caption="../docs/report/metrics.rst", category="Metrics"),
+        table=str(RESULTS / "per_query.csv"),
+    params:
+        stage="vq3d.evaluate:main",
+    log:
+        str(LOGS / "evaluate.log"),
+    benchmark:
+        str(BENCH / "evaluate.tsv")
+    localrule: True
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT

@@ -1,0 +1,110 @@
+"""Configuration: load config.yaml, validate it against the schema, fill defaults.
+
+The same function serves the Snakefile, the CLI and the tests, so a bad key is reported the same
+way everywhere: the key's dotted path, the value given, and what was expected."""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """The configuration does not match the schema."""
+
+
+def schema_path() -> Path:
+    return Path(str(resources.files("vq3d") / "schemas" / "config.schema.yaml"))
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(schema_path().read_text())
+
+
+def _explain(error: jsonschema.ValidationError, source: str) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    where = f" in {source}" if source else ""
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        parent = key if error.absolute_path else "the top level"
+        return (f"unknown config key(s) {', '.join(map(repr, extra))} under {parent}{where}; "
+                f"allowed keys: {', '.join(allowed)}")
+    expected = {
+        "enum": lambda: "one of " + ", ".join(map(repr, error.validator_value)),
+        "type": lambda: f"a value of type {error.validator_value}",
+        "minimum": lambda: f"a number >= {error.validator_value}",
+        "maximum": lambda: f"a number <= {error.validator_value}",
+        "exclusiveMinimum": lambda: f"a number > {error.validator_value}",
+    }.get(error.validator, lambda: error.message)()
+    return f"config key {key!r}{where}: got {error.instance!r}, expected {expected}"
+
+
+def _with_defaults(validator_class):
+    """A validator that fills `default`s into the instance while it validates (as snakemake does)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def validate_config(config: dict, source: str = "") -> dict:
+    """Validate `config` in place (defaults filled) and return it; raise ConfigError if invalid."""
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"the configuration{' in ' + source if source else ''} must be a mapping, got {type(config).__name__}")
+    schema = load_schema()
+    validator = _with_defaults(jsonschema.Draft7Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_explain(e, source) for e in errors))
+    _check_dataset(config, source)
+    return config
+
+
+def _check_dataset(config: dict, source: str) -> None:
+    """Cross-field rules the schema cannot say clearly."""
+    if config["dataset"]["kind"] == "ego4d":
+        ego = config["ego4d"]
+        missing = [k for k in ("annotations", "queries", "intrinsics") if not ego.get(k)]
+        if missing:
+            raise ConfigError(
+                f"dataset.kind is 'ego4d' but {', '.join('ego4d.' + k for k in missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not set{' in ' + source if source else ''}"
+            )
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Read a config file (or start empty), apply `overrides` (nested dict), validate, fill defaults."""
+    config: dict = {}
+    source = ""
+    if path is not None:
+        source = str(path)
+        try:
+            config = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if overrides:
+        _merge(config, overrides)
+    return validate_config(config, source)
+
+
+def _merge(base: dict, extra: dict) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
