@@ -3,12 +3,18 @@
 # On a Slurm cluster:      snakemake --profile profiles/slurm
 # Inspect without running: snakemake -n  |  snakemake --rulegraph | dot -Tpng > rulegraph.png
 
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The working directory's config.yaml if there is one; --configfile/--config override it, and
+# every key left out takes the schema's default (the synthetic demo).
+if Path("config.yaml").exists():
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"

@@ -13,8 +13,9 @@ from vq3d.ids import SAFE_ID, UnsafeIdError
 
 # Our validator first (it names the key, the value and what was expected), then Snakemake's own
 # so the schema stays the single source of truth for both.
+CONFIG_SOURCE = ", ".join(map(str, getattr(workflow, "configfiles", []))) or "the configuration"
 try:
-    validate_config(config, source="the workflow configuration")
+    validate_config(config, source=CONFIG_SOURCE)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 validate(config, str(schema_path()), set_default=True)
@@ -80,3 +81,8 @@ def synth_scans(wildcards):
     """For the demo, posing waits for the generated scans; real scans are read where they lie
     (a param, checked at run time with a clear error), so a dry-run needs no scan on disk."""
     return {"scans": str(FILES["scans_dir"])} if KIND == "synth" else {}
+
+
+def synth_out_dir(wildcards, output):
+    """The synthetic dataset folder: where the synth rule's declared outputs live."""
+    return str(Path(output.intrinsics).parent)

@@ -13,7 +13,7 @@ if KIND == "synth":
             gt=directory(str(FILES["gt_dir"])),
         params:
             stage="vq3d.synth.generate:main",
-            out_dir=str(DATA / "synth"),
+            out_dir=synth_out_dir,
             conf=config["synth"],
         log:
             str(LOGS / "synth.log"),

@@ -65,7 +65,7 @@ def validate_config(config: dict, source: str = "") -> dict:
     if not isinstance(config, dict):
         raise ConfigError(f"the configuration{' in ' + source if source else ''} must be a mapping, got {type(config).__name__}")
     schema = load_schema()
-    validator = _with_defaults(jsonschema.Draft7Validator)(schema)
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_explain(e, source) for e in errors))
@@ -108,3 +108,20 @@ def _merge(base: dict, extra: dict) -> None:
             _merge(base[key], value)
         else:
             base[key] = value
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("config", nargs="?", default="config.yaml", help="config file (default: config.yaml)")
+    parser.add_argument("--print", action="store_true", help="print the config with defaults filled")
+
+
+def run(args) -> int:
+    import sys
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"vq3d validate-config: {exc}", file=sys.stderr)
+        return 1
+    print(yaml.safe_dump(config, sort_keys=False) if args.print else f"{args.config}: valid")
+    return 0

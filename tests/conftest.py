@@ -1,0 +1,21 @@
+"""Shared fixtures: the real anchor files beside the checkout, and the repo root."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ANCHORS = REPO.parent / "shared" / "anchors"
+
+
+@pytest.fixture
+def anchors() -> Path:
+    """../shared/anchors (real Ego4D/EgoLoc files); tests using it skip where it is absent."""
+    if not ANCHORS.is_dir():
+        pytest.skip(f"anchor files not found at {ANCHORS}")
+    return ANCHORS
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
