@@ -39,6 +39,7 @@ else:
             uid="{video}",
             source=config["ego4d"]["source"],
             aws_profile=config["ego4d"]["aws_profile"],
+            version=config["ego4d"]["version"],
         log:
             str(LOGS / "download" / "{video}.log"),
         benchmark:

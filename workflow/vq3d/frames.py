@@ -1,0 +1,225 @@
+"""Stage `frames`: cut one clip from its video and write its frames at the clip frame rate.
+
+Frame i of the clip (`color_%07d.jpg`, from 0, EgoLoc layout) is the source frame nearest to clip
+time i / fps, i.e. source frame floor((start + i / fps) * src_fps + 1/2) (ties go to the later
+frame). The clip window is [video_start_sec, video_end_sec) of the full-scale video, or
+[0, video_end_sec - video_start_sec) of an Ego4D canonical clip, which starts at the clip start.
+
+ffmpeg decodes the window once (`-ss` before `-i`: seek to the keyframe, decode, drop frames before
+the seek point) and a `select` filter keeps exactly the nearest frames, chosen by timestamp. We do
+not use the `fps` filter: it starts its grid at whatever frame comes first after the seek, so a
+window start that is not on the source grid can shift every frame by one.
+
+End of the video: a target time may lie at most half a source frame past the last frame. A window
+running past the video's end by at most one clip frame (1/fps; Ego4D's rounded `video_end_sec`
+does this) loses those trailing targets with a warning and `dropped_at_end` in frames.json; past
+that, the clip is refused with an InputError.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import time
+from pathlib import Path
+
+import cv2
+
+from .atomic import atomic_dir, write_json
+from .errors import InputError
+from .formats.queries import ClipTiming, read_queries
+from .video.ffmpeg import FFmpegError, choose_decoder, decoder_args, run_ffmpeg
+from .video.probe import VideoInfo, probe
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {"fps": 5, "decoder": "auto", "max_side": None, "jpeg_quality": 2}
+FRAME_NAME = "color_{:07d}.jpg"
+# Tolerance in units of clip frames, so that targets exactly on a tie are decided the same way
+# in every run however the timestamps round (ties go to the later source frame).
+_EPS = 1e-6
+
+
+def clip_window(timing: ClipTiming, video_is_clip: bool) -> tuple[float, float]:
+    """[start, end) of the clip in the video's own time, seconds from its first frame."""
+    length = timing.video_end_sec - timing.video_start_sec
+    return (0.0, length) if video_is_clip else (timing.video_start_sec, timing.video_end_sec)
+
+
+def expected_count(start: float, end: float, fps: float) -> int:
+    """Clip frames i >= 0 with start + i / fps < end."""
+    return max(0, math.ceil((end - start) * fps - _EPS))
+
+
+def source_frame(start: float, i: int, fps: float, src_fps: float) -> int:
+    """Index of the source frame that clip frame i shows (the rule the select filter implements)."""
+    return math.floor((start + i / fps) * src_fps + 0.5)
+
+
+def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """Size after an optional downscale so the longest side is max_side (even, for 4:2:0 JPEG)."""
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2))
+
+
+def _available_count(info: VideoInfo, start: float, fps: float, count: int) -> int:
+    """How many of the `count` targets lie within the video (<= half a source frame after its last)."""
+    last_ok = info.last_frame_time + 0.5 / info.fps
+    if start + (count - 1) / fps <= last_ok:
+        return count
+    return max(0, math.floor((last_ok - start) * fps + _EPS) + 1)
+
+
+def _filter_graph(margin: float, fps: float, src_fps: float, count: int,
+                  size: tuple[int, int] | None) -> str:
+    """select: keep the frame at t (seconds after the seek point, which is `margin` before the clip
+    start) iff some clip frame i in [0, count) has i / fps in [t - margin - d/2, t - margin + d/2),
+    d = 1 / src_fps: the source frames' half-open intervals partition time, so every target
+    gets exactly one frame."""
+    lo = f"(t-{margin!r}-{0.5 / src_fps!r})*{fps!r}"
+    hi = f"(t-{margin!r}+{0.5 / src_fps!r})*{fps!r}"
+    i = f"ceil({lo}-{_EPS!r})"
+    graph = f"select='between({i},0,{count - 1})*lt({i},{hi}-{_EPS!r})'"
+    if size:
+        graph += f",scale={size[0]}:{size[1]}:flags=area"
+    return graph
+
+
+def extract(video: str | Path, out_dir: str | Path, start: float, count: int, info: VideoInfo,
+            *, fps: float, decoder: str, size: tuple[int, int] | None, jpeg_quality: int,
+            what: str) -> None:
+    """Write clip frames 0..count-1 of the window starting at `start` into out_dir (not atomic)."""
+    # Seek one source frame early: the nearest frame to the clip start may precede it.
+    margin = min(start, 1.0 / info.fps)
+    seek = start - margin
+    read_for = margin + (count - 1) / fps + 2.0 / info.fps
+    args = [*decoder_args(decoder),
+            "-ss", f"{seek:.6f}", "-t", f"{read_for:.6f}", "-i", str(video),
+            "-an", "-sn", "-dn",
+            "-vf", _filter_graph(margin, fps, info.fps, count, size),
+            "-fps_mode", "passthrough", "-c:v", "mjpeg", "-q:v", str(jpeg_quality),
+            "-f", "image2", "-start_number", "0", str(Path(out_dir) / "color_%07d.jpg")]
+    stderr = run_ffmpeg(args, total_frames=count, what=what)
+    for line in stderr.strip().splitlines()[-5:]:
+        log.warning("ffmpeg: %s", line)
+
+
+def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
+    conf = {**DEFAULTS, **(conf or {})}
+    t0 = time.perf_counter()
+    clips = read_queries(queries).clips
+    if clip_uid not in clips:
+        raise InputError(queries, f"clip_uid {clip_uid} is not in this query file "
+                                  f"({len(clips)} clips)")
+    timing = clips[clip_uid]
+    fps = float(conf["fps"])
+    if abs(fps - timing.clip_fps) > 1e-6:
+        log.warning("%s: extracting at %g fps but the annotations use clip_fps %g: query frame "
+                    "numbers will not match the frame files", clip_uid, fps, timing.clip_fps)
+    start, end = clip_window(timing, bool(video_is_clip))
+    if start < 0 or end <= start:
+        raise InputError(queries, f"clip {clip_uid}: empty or negative window "
+                                  f"video_start_sec={timing.video_start_sec}, "
+                                  f"video_end_sec={timing.video_end_sec}")
+    info = probe(video)
+    if fps > info.fps + 1e-6:
+        raise InputError(video, f"clip {clip_uid}: asked for {fps:g} fps from a {info.fps:g} fps "
+                                "video; frames would repeat")
+    count = expected_count(start, end, fps)
+    available = _available_count(info, start, fps, count)
+    dropped = count - available
+    if dropped:
+        over = end - (info.duration)
+        if over > 1.0 / fps + 1e-9 or available == 0:
+            raise InputError(video, f"clip {clip_uid}: window [{start:.3f}, {end:.3f}) s ends "
+                                    f"{over:.3f} s after the video ({info.duration:.3f} s long); "
+                                    f"only {available} of {count} frames exist (is "
+                                    f"video_is_clip={bool(video_is_clip)} right? is the file "
+                                    "truncated?)")
+        log.warning("%s: window ends %.3f s past the video's end; the last %d frame(s) are dropped",
+                    clip_uid, over, dropped)
+    size = output_size(info.width, info.height, conf["max_side"])
+    decoder = choose_decoder(conf["decoder"], video)
+    log.info("%s: %d frames at %g fps from [%.3f, %.3f) s of %s (%dx%d, %.3f fps), decoder %s",
+             clip_uid, available, fps, start, end, video, info.width, info.height, info.fps,
+             decoder)
+    scale = size if size != (info.width, info.height) else None
+    with atomic_dir(out_dir) as tmp:
+        kwargs = dict(fps=fps, size=scale, jpeg_quality=conf["jpeg_quality"], what=clip_uid)
+        try:
+            extract(video, tmp, start, available, info, decoder=decoder, **kwargs)
+        except FFmpegError as exc:
+            if decoder != "cuda":
+                raise InputError(video, f"clip {clip_uid}: decoding failed, corrupt video? ({exc})") from None
+            log.warning("%s: NVDEC decode failed (%s); retrying on the CPU", clip_uid, exc)
+            for f in Path(tmp).glob("color_*.jpg"):
+                f.unlink()
+            decoder = "cpu"
+            try:
+                extract(video, tmp, start, available, info, decoder=decoder, **kwargs)
+            except FFmpegError as exc2:
+                raise InputError(video, f"clip {clip_uid}: decoding failed, corrupt video? ({exc2})") from None
+        written = len(list(Path(tmp).glob("color_*.jpg")))
+        if written != available:
+            raise InputError(video, f"clip {clip_uid}: decoded {written} of {available} frames; "
+                                    "the video is truncated or corrupt inside the window")
+        if available:
+            first = cv2.imread(str(Path(tmp) / FRAME_NAME.format(0)), cv2.IMREAD_UNCHANGED)
+            if first is None:
+                raise InputError(video, f"clip {clip_uid}: first extracted frame is unreadable")
+            size = (int(first.shape[1]), int(first.shape[0]))  # after any display rotation
+        summary = {
+            "clip_uid": clip_uid,
+            "count": available,
+            "fps": fps,
+            "size": list(size),
+            "pattern": "color_%07d.jpg",
+            "frame_rule": "frame i = source frame floor((window_start + i/fps) * src_fps + 0.5)",
+            "expected_count": count,
+            "dropped_at_end": dropped,
+            "decoder": decoder,
+            "jpeg_quality": conf["jpeg_quality"],
+            "source": {
+                "video": str(video),
+                "video_uid": timing.video_uid,
+                "video_is_clip": bool(video_is_clip),
+                "window_sec": [start, end],
+                "video_start_sec": timing.video_start_sec,
+                "video_end_sec": timing.video_end_sec,
+                "clip_fps": timing.clip_fps,
+                "src_fps": info.fps,
+                "src_size": [info.width, info.height],
+                "src_duration": info.duration,
+                "src_codec": info.codec,
+            },
+            "elapsed_s": round(time.perf_counter() - t0, 3),
+        }
+        write_json(Path(tmp) / "frames.json", summary, indent=1)
+    log.info("%s: wrote %d frames to %s in %.1f s", clip_uid, available, out_dir,
+             time.perf_counter() - t0)
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--video", required=True, help="the clip's mp4 (or its full-scale video)")
+    parser.add_argument("--queries", required=True, help="VQ2D-style query file with the clip timing")
+    parser.add_argument("--clip-uid", required=True)
+    parser.add_argument("--out", required=True, help="output folder (replaced whole)")
+    parser.add_argument("--video-is-clip", action="store_true",
+                        help="the video is the Ego4D canonical clip (starts at the clip start)")
+    parser.add_argument("--fps", type=float, default=DEFAULTS["fps"])
+    parser.add_argument("--decoder", choices=["auto", "cpu", "cuda"], default=DEFAULTS["decoder"])
+    parser.add_argument("--max-side", type=int, default=None, help="downscale: longest side in px")
+    parser.add_argument("--jpeg-quality", type=int, default=DEFAULTS["jpeg_quality"],
+                        help="ffmpeg -q:v, 1 (best) .. 31")
+
+
+def run(args: argparse.Namespace) -> int:
+    conf = {"fps": args.fps, "decoder": args.decoder, "max_side": args.max_side,
+            "jpeg_quality": args.jpeg_quality}
+    summary = main(args.video, args.queries, args.out, args.clip_uid, args.video_is_clip, conf)
+    print(f"{summary['count']} frames -> {args.out}")
+    return 0

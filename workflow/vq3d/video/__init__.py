@@ -1,0 +1,1 @@
+"""Video helpers shared by the download and frames stages: probing with ffprobe, decoding with ffmpeg."""
