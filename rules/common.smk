@@ -86,3 +86,10 @@ def synth_scans(wildcards):
 def synth_out_dir(wildcards, output):
     """The synthetic dataset folder: where the synth rule's declared outputs live."""
     return str(Path(output.intrinsics).parent)
+
+
+def mono_frames(wildcards):
+    """Monocular depth reads the frames themselves; the other depth sources do not."""
+    if config["predict"]["depth"] == "mono":
+        return {"frames_dir": str(RESULTS / "clips_frames" / wildcards.clip)}
+    return {}

@@ -5,7 +5,7 @@ if KIND == "synth":
     rule synth:
         """Generate the synthetic egocentric benchmark (videos, annotations, scans, ground truth)."""
         output:
-            annotations=[str(FILES["annotations"]), str(FILES["template"])],
+            annotations=[str(FILES["annotations"]), str(FILES["template"]), str(FILES["mapping"])],
             queries=str(FILES["queries"]),
             intrinsics=str(FILES["intrinsics"]),
             videos=sorted({str(FILES["videos_dir"] / f"{r.video_uid}.mp4") for r in CLIPS.values()}),

@@ -4,6 +4,7 @@
 rule predict:
     """3D position of every query of one clip, in the scan frame and the query frame's camera."""
     input:
+        unpack(mono_frames),
         detections=rules.detect.output.out,
         poses=rules.pose_merge.output.poses,
         sfm_dir=rules.pose_sfm.output.out_dir,
@@ -34,6 +35,7 @@ rule submission:
     input:
         predictions=expand(rules.predict.output.out, clip=sorted(CLIPS)),
         annotations=FILES["annotations"],
+        mapping=FILES["mapping"],
     output:
         submission=str(RESULTS / "submission.json"),
     params:

@@ -17,7 +17,7 @@ def test_empty_config_gets_every_default():
     config = validate_config({})
     assert config["dataset"]["kind"] == "synth"
     assert config["ego4d"]["precomputed"]["poses"] is None
-    assert config["predict"]["aggregation"] == "mf_median"
+    assert config["predict"]["aggregation"] == "mf_geomedian"
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ def test_empty_config_gets_every_default():
         ({"synth": {"scenes": "two"}}, "config key 'synth.scenes': got 'two', expected a value of type integer"),
         ({"detect": {"peaks": {"methd": "all"}}}, "unknown config key(s) 'methd' under detect.peaks"),
         ({"resuls_dir": "x"}, "unknown config key(s) 'resuls_dir' under the top level"),
-        ({"dataset": {"kind": "ego4d"}}, "ego4d.annotations, ego4d.queries, ego4d.intrinsics are not set"),
+        ({"dataset": {"kind": "ego4d"}}, "ego4d.annotations, ego4d.queries, ego4d.mapping, ego4d.intrinsics are not set"),
     ],
 )
 def test_bad_config_names_key_value_and_expectation(bad, expected):

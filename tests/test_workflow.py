@@ -26,11 +26,13 @@ def ego4d_config(anchors, split="val", **extra):
     meta = anchors / "egoloc" / "data" / "metadata"
     queries = meta / "vq_val_vq3d.json" if split == "val" else anchors / "egoloc/2d_retrieval/data/vq_test_vq3d.json"
     annotations = meta / ("vq3d_val.json" if split == "val" else "vq3d_test_unannotated_template.json")
+    mapping = meta / f"mapping_vq2d_to_vq3d_queries_annotations_{split}.json"
     return {
         "dataset": {"kind": "ego4d", "split": split},
         "ego4d": {
             "annotations": str(annotations),
             "queries": str(queries),
+            "mapping": str(mapping),
             "intrinsics": str(anchors / "egoloc/data/precomputed/scan_to_intrinsics_egoloc.json"),
             **extra,
         },
@@ -102,7 +104,8 @@ def test_unsafe_clip_id_fails_before_any_job(repo, tmp_path):
         {"video_uid": "v1", "scan_uid": "s1", "clips": [{"clip_uid": "fine-clip"}, {"clip_uid": "x; rm -rf ~"}]}
     ]}))
     config = {"dataset": {"kind": "ego4d"},
-              "ego4d": {"annotations": str(annotations), "queries": "q.json", "intrinsics": "i.json"}}
+              "ego4d": {"annotations": str(annotations), "queries": "q.json", "mapping": "m.json",
+                        "intrinsics": "i.json"}}
     run = snakemake(repo, tmp_path, "-n", "--configfile", str(write_config(tmp_path, config)))
     assert run.returncode != 0
     out = run.stdout + run.stderr

@@ -77,7 +77,7 @@ def _check_dataset(config: dict, source: str) -> None:
     """Cross-field rules the schema cannot say clearly."""
     if config["dataset"]["kind"] == "ego4d":
         ego = config["ego4d"]
-        missing = [k for k in ("annotations", "queries", "intrinsics") if not ego.get(k)]
+        missing = [k for k in ("annotations", "queries", "mapping", "intrinsics") if not ego.get(k)]
         if missing:
             raise ConfigError(
                 f"dataset.kind is 'ego4d' but {', '.join('ego4d.' + k for k in missing)} "

@@ -1,0 +1,190 @@
+"""The predict stage for one clip: posed peaks → 3D points → one prediction per query.
+
+For each query of the clip (VQ2D query file keys): keep the peaks whose frame has a good pose and
+whose box lies in the image, lift them with the configured depth source, aggregate, and express
+the point in the query frame's camera when the query frame has a pose. Anything impossible is a
+null with its reason in the file and in the log; the stage fails only on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import numpy as np
+
+from ..formats.clip_detections import read_clip_detections
+from ..formats.clip_predictions import (ClipPredictions, PeakPrediction, QueryPrediction,
+                                        write_clip_predictions)
+from ..formats.intrinsics import lookup, read_intrinsics
+from ..formats.poses import ClipPoses, read_poses
+from ..formats.queries import read_queries
+from ..errors import InputError
+from . import aggregate as agg
+from .lift import Lifted, MonoDepth, PosedPeak, SfmDepth, Triangulation, to_camera
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {"depth": "sfm", "aggregation": "mf_median"}
+
+
+def _to_4x4(cam_from_world: np.ndarray) -> np.ndarray:
+    return np.vstack([cam_from_world, [0.0, 0.0, 0.0, 1.0]])
+
+
+def posed_peaks(qdet, poses: ClipPoses) -> tuple[list[PosedPeak], list[PeakPrediction]]:
+    """Peaks usable for lifting, and a record (with reason) of those dropped. As in EgoLoc, a box
+    must overlap the image and its frame must have a good pose."""
+    W, H = qdet.image_size
+    usable, dropped = [], []
+    for p in qdet.peaks:
+        box = (p.box.x1, p.box.y1, p.box.x2, p.box.y2)
+        reason = None
+        if not (0 <= p.frame < len(poses)):
+            reason = f"frame {p.frame} outside the pose file's {len(poses)} frames"
+        elif not poses.good[p.frame]:
+            reason = "frame has no pose"
+        elif not (box[0] < W - 1 and box[2] > 1 and box[1] < H - 1 and box[3] > 1):
+            reason = "box outside the image"
+        if reason:
+            dropped.append(PeakPrediction(p.frame, box, p.box.score, reason=reason))
+        else:
+            usable.append(PosedPeak(p.frame, box, float(p.box.score), poses.cam_from_world[p.frame]))
+    return usable, dropped
+
+
+class _Lifter:
+    """The configured depth source, built once per clip (the SfM models are read once)."""
+
+    def __init__(self, conf: dict, sfm_dir, poses: ClipPoses | None, frames_dir):
+        self.kind = conf["depth"]
+        self.conf = conf
+        self.sfm = self.tri = self.mono = None
+        if self.kind == "sfm" and poses is not None:
+            self.sfm = SfmDepth(sfm_dir, poses.cam_from_world, poses.good, conf)
+        elif self.kind == "triangulate":
+            self.tri = Triangulation(conf)
+        elif self.kind == "mono":
+            self.mono = MonoDepth(conf.get("mono_checkpoint"), frames_dir, conf)
+        elif self.kind not in ("sfm", "triangulate", "mono"):
+            raise InputError("config predict.depth", f"unknown depth source {self.kind!r}")
+
+    def lift(self, cam, peaks: list[PosedPeak], image_size) -> list[Lifted]:
+        if self.kind == "sfm":
+            return self.sfm.lift(cam, peaks, image_size)
+        if self.kind == "triangulate":
+            return self.tri.lift(cam, peaks)
+        return self.mono.lift(cam, peaks, image_size)
+
+
+def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: _Lifter,
+                  conf: dict) -> QueryPrediction:
+    """Prediction for one query from its detections `qdet`."""
+    qp = QueryPrediction(qdet.annotation_index, qdet.query_set, query_frame)
+    if poses is None or not (0 <= query_frame < len(poses)) or not poses.good[query_frame]:
+        pose_q, pose_reason = None, ("clip has no poses" if poses is None else
+                                     "query frame has no pose")
+    else:
+        pose_q, pose_reason = poses.cam_from_world[query_frame], None
+    qp.query_pose_reason = pose_reason
+    qp.query_frame_pose = None if pose_q is None else _to_4x4(pose_q)
+    if poses is None:
+        qp.reason = "clip has no poses"
+        return qp
+    if not qdet.peaks:
+        qp.reason = "no detection peak"
+        return qp
+    usable, dropped = posed_peaks(qdet, poses)
+    qp.peaks = list(dropped)
+    if not usable:
+        qp.reason = "no peak frame has a pose"
+        return qp
+    lifted = lifter.lift(cam, usable, qdet.image_size)
+    qp.peaks += [PeakPrediction(l.peak.frame, l.peak.box, l.peak.score, l.point_world, l.depth,
+                                l.reason) for l in lifted]
+    qp.peaks.sort(key=lambda p: p.frame)
+    good = [l for l in lifted if l.point_world is not None]
+    if not good:
+        reasons = sorted({l.reason for l in lifted})
+        qp.reason = "no peak could be lifted: " + "; ".join(reasons)
+        return qp
+    point = agg.aggregate([l.point_world for l in good], [l.peak.score for l in good],
+                          [l.peak.frame for l in good], conf["aggregation"], conf)
+    qp.pred_3d_vec_world = point
+    if pose_q is not None:
+        qp.pred_3d_vec_query_frame = to_camera(pose_q, point)[0]
+    return qp
+
+
+def main(detections, poses, sfm_dir, queries, intrinsics, out, clip_uid, scan_uid, conf,
+         frames_dir=None):
+    """Write `out` (vq3d.formats.clip_predictions) for every query of `clip_uid`.
+
+    `frames_dir` is needed only by the `mono` depth source."""
+    conf = {**DEFAULTS, **(conf or {})}
+    det = read_clip_detections(detections)
+    if det.clip_uid != clip_uid:
+        raise InputError(detections, f"clip_uid is {det.clip_uid!r}, expected {clip_uid!r}")
+    clip_queries = read_queries(queries).for_clip(clip_uid)
+    all_poses = read_poses(poses)
+    clip_poses = all_poses.get(clip_uid)
+    if clip_poses is None:
+        log.warning("%s: no entry for clip %s; every query gets a null prediction", poses, clip_uid)
+    elif not clip_poses.good.any():
+        log.warning("%s: clip %s has no good pose", poses, clip_uid)
+    intr = read_intrinsics(intrinsics)
+    lifter = _Lifter(conf, sfm_dir, clip_poses, frames_dir)
+
+    result = ClipPredictions(clip_uid, scan_uid, conf["depth"], conf["aggregation"])
+    keys = [(q.annotation_index, q.query_set, q.query_frame) for q in clip_queries]
+    known = {(a, s) for a, s, _ in keys}
+    # Queries the detector saw but the query file lacks are kept: the detections file is per clip.
+    keys += [(q.annotation_index, q.query_set, q.query_frame) for q in det.queries
+             if q.key not in known]
+    for ai, qset, query_frame in keys:
+        qdet = det.get(ai, qset)
+        if qdet is None:
+            qp = QueryPrediction(ai, qset, query_frame, reason="no detections for this query")
+            if clip_poses is not None and 0 <= query_frame < len(clip_poses) \
+                    and clip_poses.good[query_frame]:
+                qp.query_frame_pose = _to_4x4(clip_poses.cam_from_world[query_frame])
+        else:
+            cam = lookup(intr, scan_uid, *qdet.image_size, source=intrinsics)
+            qp = predict_query(query_frame, qdet, clip_poses, cam, lifter, conf)
+            qp.query_frame = query_frame
+        if qp.reason:
+            log.info("%s query (%d, %s): no 3D prediction: %s", clip_uid, ai, qset, qp.reason)
+        else:
+            lifted = sum(p.point is not None for p in qp.peaks)
+            log.info("%s query (%d, %s): %s from %d lifted peak(s) of %d%s", clip_uid, ai, qset,
+                     np.round(qp.pred_3d_vec_world, 3).tolist(), lifted, len(qp.peaks),
+                     "" if qp.query_frame_pose is not None else f"; {qp.query_pose_reason}")
+        result.queries.append(qp)
+    n_pred = sum(q.pred_3d_vec_world is not None for q in result.queries)
+    log.info("%s: %d/%d queries with a 3D prediction (depth %s, aggregation %s)", clip_uid, n_pred,
+             len(result.queries), conf["depth"], conf["aggregation"])
+    write_clip_predictions(out, result)
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detections", required=True, help="per-clip detections (detect stage)")
+    parser.add_argument("--poses", required=True, help="the clip's EgoLoc pose JSON")
+    parser.add_argument("--sfm-dir", required=True, help="the clip's SfM folder (models/<k>/)")
+    parser.add_argument("--queries", required=True, help="VQ2D query file of the VQ3D clips")
+    parser.add_argument("--intrinsics", required=True, help="scan_to_intrinsics JSON")
+    parser.add_argument("--out", required=True, help="per-clip predictions JSON to write")
+    parser.add_argument("--clip-uid", required=True)
+    parser.add_argument("--scan-uid", required=True)
+    parser.add_argument("--depth", choices=["sfm", "triangulate", "mono"], default="sfm")
+    parser.add_argument("--aggregation", choices=list(agg.MODES), default="mf_median")
+    parser.add_argument("--mono-checkpoint", help="local TorchScript depth model (depth mono)")
+    parser.add_argument("--frames-dir", help="the clip's frames (depth mono only)")
+
+
+def run(args: argparse.Namespace) -> int:
+    conf = {"depth": args.depth, "aggregation": args.aggregation}
+    if args.mono_checkpoint:
+        conf["mono_checkpoint"] = args.mono_checkpoint
+    main(args.detections, args.poses, args.sfm_dir, args.queries, args.intrinsics, args.out,
+         args.clip_uid, args.scan_uid, conf, frames_dir=args.frames_dir)
+    return 0
