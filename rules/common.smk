@@ -93,3 +93,12 @@ def mono_frames(wildcards):
     if config["predict"]["depth"] == "mono":
         return {"frames_dir": str(RESULTS / "clips_frames" / wildcards.clip)}
     return {}
+
+
+def detect_conf():
+    """The detect section, switched to EgoLoc's shared files when the config points at them."""
+    conf = dict(config["detect"])
+    shared = config["ego4d"]["precomputed"]
+    if KIND == "ego4d" and (shared["detections"] or shared["peaks"]):
+        conf.update(backend="precomputed", precomputed=shared["detections"] or shared["peaks"])
+    return conf

@@ -11,7 +11,7 @@ rule detect:
     params:
         stage="vq3d.detect:main",
         clip_uid="{clip}",
-        conf=config["detect"],
+        conf=detect_conf(),
     log:
         str(LOGS / "detect" / "{clip}.log"),
     benchmark:
