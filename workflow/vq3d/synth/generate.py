@@ -1,0 +1,292 @@
+"""Generate the synthetic egocentric benchmark (the workflow's default dataset).
+
+Per scene: a room (scene.py), a head-mounted trajectory (trajectory.py) rendered through a
+RADIAL_FISHEYE camera (render.py) to one "full-scale" H.264 video at `source_fps` that holds
+`clips_per_scene` clips separated by gaps, a scan folder (scan.py), and for every clip the
+Ego4D-shaped annotations (annotate.py) and the ground truth.
+
+Timing: the video starts with LEAD_S seconds, then clip c occupies
+[start_c, start_c + clip_seconds) with start_c = LEAD_S + c * (clip_seconds' + GAP_S), every start a
+whole second. Clip frame i (5 fps) is at video time start_c + i/5, i.e. exactly source frame
+`start_c * source_fps + i * source_fps / 5` (source_fps is a multiple of 5); gt/clips.json lists them.
+
+Output (names from layout.FILES): vq3d_val.json, vq3d_test_unannotated_template.json,
+vq_val_vq3d.json, vq_test_vq3d.json, mapping_vq2d_to_vq3d_queries_annotations_{val,test}.json,
+scan_to_intrinsics.json, videos/<video_uid>.mp4, scans/<scan_uid>/ (see scan.py), and gt/:
+- gt/clips.json: {clip_uid: {video_uid, scan_uid, video_start_sec, video_end_sec, source_fps,
+  clip_fps, n_frames, source_frames: [source frame of clip frame i]}}
+- gt/poses/<clip_uid>.json: EgoLoc pose JSON {clip_uid: {good_poses, camera_poses (3×4 world→camera)}}
+- gt/boxes/<clip_uid>.json: {"frames": [{str(object index): {bbox [x1, y1, x2, y2], visible_fraction}}]}
+- gt/objects.json: {scan_uid: [{index, title, kind, twin, centre_scan, centre_annotation, size, yaw}]}
+- gt/queries.json: one record per query (clip, annotation index, query set, object, 3D centres, frames)
+Both splits hold the same clips: val with answers, test without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_dir
+from . import layout
+from .annotate import annotation_3d, box_entry, choose_query, mp_to_annotation, object_boxes
+from .camera import fisheye_for
+from .render import FisheyeRenderer
+from .scan import write_scan
+from .scene import build_scene
+from .trajectory import trajectory
+
+log = logging.getLogger(__name__)
+
+CLIP_FPS = 5
+LEAD_S = 2
+GAP_S = 3
+TRAIL_S = 1
+DEFAULTS = {"seed": 0, "scenes": 2, "clips_per_scene": 2, "queries_per_clip": 2, "width": 640, "height": 480,
+            "source_fps": 15, "clip_seconds": 24}
+NOISE_SIGMA = 2.0     # sensor noise (grey levels)
+EXPOSURE_SWING = 0.08  # slow auto-exposure drift (± fraction)
+
+
+def _conf(conf: dict | None) -> dict:
+    c = {**DEFAULTS, **(conf or {})}
+    unknown = set(c) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown synth option(s): {', '.join(sorted(unknown))}")
+    if c["width"] % 2 or c["height"] % 2:
+        raise ValueError(f"synth width/height must be even for H.264 yuv420p, got {c['width']}×{c['height']}")
+    if c["source_fps"] % CLIP_FPS:
+        raise ValueError(f"synth source_fps must be a multiple of {CLIP_FPS}, got {c['source_fps']}")
+    return c
+
+
+def clip_timing(conf: dict) -> list[tuple[int, float]]:
+    """(start_sec, end_sec) of each clip in its scene's video; starts are whole seconds."""
+    span = int(np.ceil(conf["clip_seconds"])) + GAP_S
+    return [(LEAD_S + c * span, LEAD_S + c * span + float(conf["clip_seconds"])) for c in range(conf["clips_per_scene"])]
+
+
+class _Encoder:
+    """ffmpeg libx264/yuv420p fed raw BGR frames through a pipe."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: int):
+        self.path = path
+        cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
+               "-r", str(fps), "-i", "-", "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
+               "-pix_fmt", "yuv420p", "-threads", "1", str(path)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def write(self, frame: np.ndarray) -> None:
+        self.proc.stdin.write(frame.tobytes())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        err = self.proc.stderr.read().decode(errors="replace")
+        if self.proc.wait() != 0:
+            raise RuntimeError(f"ffmpeg failed writing {self.path}: {err.strip()}")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def _render_scene(args) -> dict:
+    conf, scene_idx, root = args
+    root = Path(root)
+    seed = conf["seed"]
+    rng = lambda purpose: np.random.default_rng([seed, scene_idx, purpose])  # noqa: E731
+    W, H, fps = conf["width"], conf["height"], conf["source_fps"]
+    step = fps // CLIP_FPS
+    n_obj = max(conf["queries_per_clip"] + 1, 3)
+    scene = build_scene(rng(1), n_obj)
+    cam = fisheye_for(W, H, rng(2))
+    scan_uid, video_uid = layout.scan_uid(seed, scene_idx), layout.video_uid(seed, scene_idx)
+    timing = clip_timing(conf)
+    duration = timing[-1][1] + TRAIL_S
+    poses = trajectory(scene, rng(3), duration, fps)
+    renderer = FisheyeRenderer(scene, cam)
+    clip_frames = {}  # source frame → (clip, clip frame)
+    for c, (start, end) in enumerate(timing):
+        for i in range(int(np.floor((end - start) * CLIP_FPS + 1e-9))):
+            clip_frames[start * fps + i * step] = (c, i)
+    boxes = [[] for _ in timing]
+    nrng = rng(4)
+    noise_bank = [nrng.normal(0, NOISE_SIGMA, (H, W, 3)).astype(np.float32) for _ in range(7)]
+    exposure = 1 + EXPOSURE_SWING * np.sin(np.arange(len(poses)) / fps * 2 * np.pi / nrng.uniform(6, 12) + nrng.uniform(0, 6))
+    enc = _Encoder(root / layout.FILES["videos"] / f"{video_uid}.mp4", W, H, fps)
+    try:
+        for k, pose in enumerate(poses):
+            img, ids = renderer.render(pose)
+            frame = img.astype(np.float32) * np.float32(exposure[k]) + noise_bank[k % len(noise_bank)]
+            enc.write(np.clip(frame, 0, 255).astype(np.uint8))
+            if k in clip_frames:
+                c, _ = clip_frames[k]
+                boxes[c].append(object_boxes(ids, scene.objects, cam, pose))
+        enc.close()
+    except BaseException:
+        enc.kill()
+        raise
+    write_scan(scene, scan_uid, root / layout.FILES["scans"] / scan_uid, rng(5), W, H)
+    # Per clip: ground truth files and the chosen queries.
+    clips = []
+    qrng = rng(6)
+    for c, (start, end) in enumerate(timing):
+        uid = layout.clip_uid(seed, scene_idx, c)
+        n = len(boxes[c])
+        src = [start * fps + i * step for i in range(n)]
+        clip_poses = [poses[s].tolist() for s in src]
+        gt = root / layout.FILES["gt"]
+        (gt / "poses" / f"{uid}.json").write_text(json.dumps({uid: {"good_poses": [True] * n, "camera_poses": clip_poses}}))
+        (gt / "boxes" / f"{uid}.json").write_text(json.dumps(
+            {"frames": [{str(o): b for o, b in fb.items()} for fb in boxes[c]]}))
+        queries = []
+        for obj in [o for o in scene.objects if o.kind == "query"]:
+            if len(queries) == conf["queries_per_clip"]:
+                break
+            pick = choose_query(boxes[c], obj.index, W, qrng)
+            if pick is None:
+                continue
+            q, (s, e), crop = pick
+            queries.append({"object": obj.index, "query_frame": q, "response_track": [s, e], "visual_crop": crop,
+                            "ann_1": annotation_3d(obj, qrng, False), "ann_2": annotation_3d(obj, qrng, True)})
+        if len(queries) < conf["queries_per_clip"]:
+            log.warning("clip %s: only %d of %d queries have a valid response track", uid, len(queries), conf["queries_per_clip"])
+        clips.append({"clip_uid": uid, "start": start, "end": end, "n": n, "source_frames": src, "queries": queries,
+                      "boxes": boxes[c]})
+    objects = [{"index": o.index, "title": o.title, "kind": o.kind, "twin": o.twin, "centre_scan": o.centre.tolist(),
+                "centre_annotation": mp_to_annotation(o.centre).tolist(), "size": o.size.tolist(), "yaw": o.yaw}
+               for o in scene.objects]
+    titles = {o.index: o.title for o in scene.objects}
+    log.info("scene %d: %d source frames, %d clips, %d objects", scene_idx, len(poses), len(clips), len(objects))
+    return {"scene": scene_idx, "video_uid": video_uid, "scan_uid": scan_uid, "intrinsics": cam.as_intrinsics(),
+            "clips": clips, "objects": objects, "titles": titles}
+
+
+def _write_annotations(root: Path, conf: dict, scenes: list[dict]) -> None:
+    W, H, fps = conf["width"], conf["height"], conf["source_fps"]
+    step = fps // CLIP_FPS
+    vq3d = {"val": [], "test": []}
+    vq2d = {"val": [], "test": []}
+    mapping: dict = {}
+    gt_clips, gt_queries, gt_objects, intrinsics = {}, [], {}, {}
+    for sc in scenes:
+        vuid, suid = sc["video_uid"], sc["scan_uid"]
+        intrinsics[suid] = sc["intrinsics"]
+        gt_objects[suid] = sc["objects"]
+        v3 = {s: {"video_uid": vuid, "split": s, "scan_uid": suid, "clips": []} for s in ("val", "test")}
+        v2 = {s: {"video_uid": vuid, "split": s, "clips": []} for s in ("val", "test")}
+        mapping[vuid] = {}
+        for cl in sc["clips"]:
+            uid, start, end, n = cl["clip_uid"], cl["start"], cl["end"], cl["n"]
+            vsf = start * fps
+            gt_clips[uid] = {"video_uid": vuid, "scan_uid": suid, "video_start_sec": float(start), "video_end_sec": end,
+                             "source_fps": fps, "clip_fps": CLIP_FPS, "n_frames": n, "source_frames": cl["source_frames"]}
+            header = {"clip_uid": uid, "video_start_sec": float(start), "video_end_sec": float(end),
+                      "video_start_frame": vsf, "video_end_frame": int(round(end * fps)), "clip_start_sec": 0,
+                      "clip_end_sec": float(end - start), "clip_start_frame": 0,
+                      "clip_end_frame": int(round((end - start) * fps)), "clip_fps": float(CLIP_FPS),
+                      "annotation_complete": True, "source_clip_uid": uid}
+            ann_uid = f"{uid}-a0"
+            qs3 = {"val": {}, "test": {}}
+            qs2 = {"val": {}, "test": {}}
+            mapping[vuid][uid] = {"0": {}}
+            for qi, q in enumerate(cl["queries"]):
+                qid = str(qi + 1)
+                title = sc["titles"][q["object"]]
+                obj_boxes = [fb.get(q["object"]) for fb in cl["boxes"]]
+                crop = box_entry(q["visual_crop"], obj_boxes[q["visual_crop"]]["bbox"], W, H, vsf, step)
+                s, e = q["response_track"]
+                track = [box_entry(f, obj_boxes[f]["bbox"], W, H, vsf, step) for f in range(s, e + 1)]
+                base = {"is_valid": True, "errors": [], "warnings": [], "query_frame": q["query_frame"],
+                        "query_video_frame": vsf + q["query_frame"] * step}
+                qs2["val"][qid] = {**base, "object_title": title, "visual_crop": crop, "response_track": track}
+                qs2["test"][qid] = {**base, "visual_crop": crop}
+                qs3["val"][qid] = {"object_title": title, "3d_annotation_1": q["ann_1"], "3d_annotation_2": q["ann_2"]}
+                qs3["test"][qid] = {}
+                mapping[vuid][uid]["0"][qid] = {"ai": 0, "qset_id": qid}
+                obj = sc["objects"][q["object"]]
+                gt_queries.append({"clip_uid": uid, "video_uid": vuid, "scan_uid": suid, "annotation_index": 0,
+                                   "query_set": qid, "object_index": q["object"], "object_title": title,
+                                   "centre_scan": obj["centre_scan"], "centre_annotation": obj["centre_annotation"],
+                                   "query_frame": q["query_frame"], "response_track": [s, e],
+                                   "visual_crop_frame": q["visual_crop"]})
+            for split in ("val", "test"):
+                v3[split]["clips"].append({"clip_uid": uid, "annotations": [{"query_sets": qs3[split], "annotation_uid": ann_uid}]})
+                v2[split]["clips"].append({**header, "annotations": [{"warnings": [], "annotation_uid": ann_uid,
+                                                                      "query_sets": qs2[split]}]})
+        for split in ("val", "test"):
+            vq3d[split].append(v3[split])
+            vq2d[split].append(v2[split])
+    meta = {"version": "1", "date": "synthetic", "manifest": "synthetic"}
+    dump = lambda name, obj: (root / name).write_text(json.dumps(obj, indent=1))  # noqa: E731
+    dump(layout.FILES["annotations_val"], {**meta, "description": "VQ3D annotations (val)", "videos": vq3d["val"]})
+    dump(layout.FILES["annotations_test"], {**meta, "challenge": "ego4d_vq3d_challenge",
+                                            "description": "VQ3D annotations (test)", "videos": vq3d["test"]})
+    dump(layout.FILES["queries_val"], {**meta, "description": "VQ Annotations (val)", "videos": vq2d["val"]})
+    dump(layout.FILES["queries_test"], {**meta, "description": "VQ Annotations (test) (test unannotated)",
+                                        "videos": vq2d["test"]})
+    dump(layout.FILES["mapping_val"], mapping)
+    dump(layout.FILES["mapping_test"], mapping)
+    dump(layout.FILES["intrinsics"], intrinsics)
+    gt = root / layout.FILES["gt"]
+    (gt / "clips.json").write_text(json.dumps(gt_clips, indent=1))
+    (gt / "queries.json").write_text(json.dumps(gt_queries, indent=1))
+    (gt / "objects.json").write_text(json.dumps(gt_objects, indent=1))
+
+
+def generate(out_dir, conf: dict | None = None, workers: int | None = None) -> None:
+    """Write the whole dataset to `out_dir`, which appears at once (built in a temp sibling)."""
+    conf = _conf(conf)
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        for sub in (layout.FILES["videos"], layout.FILES["scans"], f"{layout.FILES['gt']}/poses", f"{layout.FILES['gt']}/boxes"):
+            (tmp / sub).mkdir(parents=True)
+        jobs = [(conf, s, str(tmp)) for s in range(conf["scenes"])]
+        workers = workers or min(conf["scenes"], os.cpu_count() or 1)
+        if workers > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                scenes = list(pool.map(_render_scene, jobs))
+        else:
+            scenes = [_render_scene(j) for j in jobs]
+        _write_annotations(tmp, conf, scenes)
+    log.info("synthetic dataset written to %s", out_dir)
+
+
+def main(annotations, queries, intrinsics, videos, scans, gt, out_dir, conf) -> None:
+    """Snakemake rule `synth`: generate into `out_dir` and check that every declared output exists."""
+    generate(out_dir, conf)
+    declared = [*(annotations if isinstance(annotations, (list, tuple)) else [annotations]), queries, intrinsics,
+                *(videos if isinstance(videos, (list, tuple)) else [videos]), scans, gt]
+    missing = [str(p) for p in declared if not Path(p).exists()]
+    if missing:
+        raise RuntimeError(f"synth generated {out_dir} but not the declared output(s): {', '.join(missing)}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="dataset folder to create (replaced if it exists)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    parser.add_argument("--scenes", type=int, default=DEFAULTS["scenes"])
+    parser.add_argument("--clips-per-scene", type=int, default=DEFAULTS["clips_per_scene"])
+    parser.add_argument("--queries-per-clip", type=int, default=DEFAULTS["queries_per_clip"])
+    parser.add_argument("--width", type=int, default=DEFAULTS["width"])
+    parser.add_argument("--height", type=int, default=DEFAULTS["height"])
+    parser.add_argument("--source-fps", type=int, default=DEFAULTS["source_fps"])
+    parser.add_argument("--clip-seconds", type=float, default=DEFAULTS["clip_seconds"])
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: one per scene, ≤ CPUs)")
+
+
+def run(args: argparse.Namespace) -> None:
+    conf = {k: getattr(args, k) for k in DEFAULTS}
+    generate(args.out, conf, workers=args.workers)
+
+
+if shutil.which("ffmpeg") is None:  # fail at import with the reason, not mid-render
+    log.warning("ffmpeg not found on PATH: synth videos cannot be encoded")

@@ -1,0 +1,95 @@
+"""The synthetic "Matterport scan" of a room: what a real scan provides to localize against.
+
+Folder layout (`scans/<scan_uid>/`), all coordinates in the scan frame (metres, z up):
+- `scan.json`: `{"scan_uid", "room_size": [W, D, H], "camera": {model PINHOLE, width, height,
+  params [fx, fy, cx, cy]}}` (the camera of every render below; COLMAP pixel convention).
+- `mesh.ply`: binary little-endian PLY of the room's surfaces (two triangles per quad, vertex
+  colour = the surface's mean texture colour).
+- `refs/ref_%03d.jpg`, `refs/ref_%03d_depth.npy` (float32 z-depth in metres, 0 = no surface) and
+  `refs/poses.json`: `{"camera": {...}, "images": {"ref_000.jpg": {"cam_from_world": 3×4}}}`
+  (world→camera): renders with full known poses and depth, for PnP relocalization.
+- `geo_register/geo_%d.jpg` + `geo_register/geo.txt` (`name X Y Z`: camera centre of each render,
+  exactly like EgoLoc's geo_register files): renders from viewpoints spread through the room at
+  eye height, for Sim(3) registration of a clip's SfM model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .camera import Pinhole, cam_from_world, look_rotation, yaw_pitch_forward
+from .render import Renderer
+from .scene import Scene
+
+
+def _viewpoints(scene: Scene, rng: np.random.Generator, n: int, z_range, pitch_range) -> list[np.ndarray]:
+    """Cameras on a jittered grid over the walkable area, each looking a different way."""
+    poses = []
+    lo, hi = scene.walk_min, scene.walk_max
+    for k in range(n):
+        xy = lo + rng.random(2) * (hi - lo)
+        yaw = 2 * np.pi * (k / n) + rng.uniform(-0.3, 0.3)
+        fwd = yaw_pitch_forward(yaw, rng.uniform(*pitch_range))
+        centre = np.array([xy[0], xy[1], rng.uniform(*z_range)])
+        poses.append(cam_from_world(look_rotation(fwd, rng.uniform(-0.03, 0.03)), centre))
+    return poses
+
+
+def write_mesh(scene: Scene, path: Path) -> None:
+    verts, colors, faces = [], [], []
+    for q in scene.quads:
+        col = scene.textures[q.tex][-1].reshape(-1, 3).mean(0)[::-1]  # BGR → RGB
+        base = len(verts)
+        verts.extend(q.corners)
+        colors.extend([col] * 4)
+        faces.extend([(base, base + 1, base + 2), (base, base + 2, base + 3)])
+    v = np.zeros(len(verts), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+    va = np.asarray(verts)
+    v["x"], v["y"], v["z"] = va[:, 0], va[:, 1], va[:, 2]
+    ca = np.clip(np.asarray(colors), 0, 255).astype(np.uint8)
+    v["red"], v["green"], v["blue"] = ca[:, 0], ca[:, 1], ca[:, 2]
+    f = np.zeros(len(faces), dtype=[("n", "u1"), ("a", "<i4"), ("b", "<i4"), ("c", "<i4")])
+    fa = np.asarray(faces)
+    f["n"], f["a"], f["b"], f["c"] = 3, fa[:, 0], fa[:, 1], fa[:, 2]
+    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(v)}\n"
+              "property float x\nproperty float y\nproperty float z\n"
+              "property uchar red\nproperty uchar green\nproperty uchar blue\n"
+              f"element face {len(f)}\nproperty list uchar int vertex_indices\nend_header\n")
+    with open(path, "wb") as fh:
+        fh.write(header.encode())
+        fh.write(v.tobytes())
+        fh.write(f.tobytes())
+
+
+def write_scan(scene: Scene, scan_uid: str, out: Path, rng: np.random.Generator, width: int, height: int,
+               n_refs: int = 24, n_geo: int = 20) -> None:
+    out.mkdir(parents=True)
+    cam = Pinhole(width, height, 0.55 * width, 0.55 * width, width / 2, height / 2)
+    renderer = Renderer(scene, cam)
+    (out / "scan.json").write_text(json.dumps({"scan_uid": scan_uid, "room_size": scene.size.tolist(),
+                                               "camera": cam.as_dict()}, indent=1))
+    write_mesh(scene, out / "mesh.ply")
+    refs = out / "refs"
+    refs.mkdir()
+    images = {}
+    for k, pose in enumerate(_viewpoints(scene, rng, n_refs, (1.3, 1.8), (-0.5, 0.0))):
+        img, invz, _ = renderer.render(pose, want_ids=False)
+        name = f"ref_{k:03d}.jpg"
+        cv2.imwrite(str(refs / name), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        depth = np.where(invz > 0, 1.0 / np.maximum(invz, 1e-9), 0).astype(np.float32)
+        np.save(refs / f"ref_{k:03d}_depth.npy", depth)
+        images[name] = {"cam_from_world": pose.tolist()}
+    (refs / "poses.json").write_text(json.dumps({"camera": cam.as_dict(), "images": images}))
+    geo = out / "geo_register"
+    geo.mkdir()
+    lines = []
+    for k, pose in enumerate(_viewpoints(scene, rng, n_geo, (1.5, 1.7), (-0.35, -0.1))):
+        img, _, _ = renderer.render(pose, want_ids=False)
+        cv2.imwrite(str(geo / f"geo_{k}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        centre = -pose[:, :3].T @ pose[:, 3]
+        lines.append(f"geo_{k}.jpg {centre[0]!r} {centre[1]!r} {centre[2]!r}")
+    (geo / "geo.txt").write_text("\n".join(lines) + "\n")
