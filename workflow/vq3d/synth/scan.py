@@ -91,5 +91,5 @@ def write_scan(scene: Scene, scan_uid: str, out: Path, rng: np.random.Generator,
         img, _, _ = renderer.render(pose, want_ids=False)
         cv2.imwrite(str(geo / f"geo_{k}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
         centre = -pose[:, :3].T @ pose[:, 3]
-        lines.append(f"geo_{k}.jpg {centre[0]!r} {centre[1]!r} {centre[2]!r}")
+        lines.append(f"geo_{k}.jpg {float(centre[0])!r} {float(centre[1])!r} {float(centre[2])!r}")
     (geo / "geo.txt").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,205 @@
+"""Pose stages: Sim(3) estimation, pose conventions against ground truth, merge rules, and a small
+end-to-end SfM + registration + PnP + merge on a rendered clip with known poses."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+import pytest
+from scipy.spatial.transform import Rotation
+
+from vq3d.errors import InputError
+from vq3d.formats.pose_internal import read_pnp, read_registration, write_pnp, write_registration
+from vq3d.formats.poses import read_poses
+from vq3d.pose import geometry, merge, register
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _pose(rot_seed: int, centre) -> pycolmap.Rigid3d:
+    """cam_from_world of a camera with a random orientation at `centre` (world)."""
+    rot = Rotation.random(random_state=rot_seed).as_matrix()
+    return pycolmap.Rigid3d(pycolmap.Rotation3d(rot), -rot @ np.asarray(centre, float))
+
+
+# ---- Sim(3) ----------------------------------------------------------------------------------
+
+def test_ransac_sim3_recovers_known_transform_with_noise_and_outliers():
+    rng = np.random.default_rng(3)
+    truth = pycolmap.Sim3d(2.7, pycolmap.Rotation3d(Rotation.random(random_state=4).as_matrix()),
+                           np.array([1.0, -2.0, 0.5]))
+    src = rng.uniform(-2, 2, (30, 3))
+    tgt = geometry.apply_sim3(truth, src) + rng.normal(0, 0.005, (30, 3))
+    outliers = [2, 7, 11, 19, 25]
+    tgt[outliers] += rng.uniform(1, 3, (5, 3))
+    fit = geometry.ransac_sim3(src, tgt, threshold=0.05)
+    assert fit is not None
+    assert list(np.flatnonzero(~fit.inliers)) == outliers
+    assert fit.tgt_from_src.scale == pytest.approx(2.7, rel=2e-3)
+    rot_err = np.degrees(np.arccos(np.clip((np.trace(fit.tgt_from_src.rotation.matrix()
+                                                     @ truth.rotation.matrix().T) - 1) / 2, -1, 1)))
+    assert rot_err < 0.2
+    np.testing.assert_allclose(fit.tgt_from_src.translation, truth.translation, atol=0.02)
+
+
+def test_umeyama_exact_and_degenerate_input():
+    truth = pycolmap.Sim3d(0.3, pycolmap.Rotation3d(Rotation.random(random_state=9).as_matrix()),
+                           np.array([0.1, 0.2, 0.3]))
+    src = np.random.default_rng(0).normal(size=(6, 3))
+    est = geometry.umeyama(src, geometry.apply_sim3(truth, src))
+    np.testing.assert_allclose(est.matrix(), truth.matrix(), atol=1e-9)
+    collinear = np.outer(np.arange(5.0), [1.0, 2.0, 3.0])
+    assert geometry.ransac_sim3(collinear, collinear * 2, threshold=0.1) is None
+    assert geometry.ransac_sim3(src[:2], src[:2], threshold=0.1) is None
+
+
+def test_sim3_with_known_rotation_solves_scale_and_translation():
+    rot = Rotation.random(random_state=5).as_matrix()
+    truth = pycolmap.Sim3d(1.7, pycolmap.Rotation3d(rot), np.array([3.0, 0.0, -1.0]))
+    src = np.random.default_rng(1).normal(size=(8, 3))
+    est = geometry.sim3_with_rotation(rot, src, geometry.apply_sim3(truth, src))
+    np.testing.assert_allclose(est.matrix(), truth.matrix(), atol=1e-9)
+
+
+# ---- conventions against ground truth --------------------------------------------------------
+
+def test_to_scan_maps_model_poses_to_ground_truth_world_to_camera():
+    """A camera seen in a SfM model (arbitrary similarity of the scan) comes back as its
+    ground-truth world→camera pose, and its centre as the ground-truth centre."""
+    cam_from_scan = _pose(1, [1.0, 2.0, 1.5])
+    model_from_scan = pycolmap.Sim3d(0.25, pycolmap.Rotation3d(Rotation.random(random_state=2).as_matrix()),
+                                     np.array([0.3, -0.7, 4.0]))
+    # Build the model pose by hand: x_cam = R x_scan + t and x_scan = (R_m^T (x_m - t_m)) / s.
+    s, r_m, t_m = model_from_scan.scale, model_from_scan.rotation.matrix(), model_from_scan.translation
+    r, t = cam_from_scan.rotation.matrix(), cam_from_scan.translation
+    cam_from_model = pycolmap.Rigid3d(pycolmap.Rotation3d(r @ r_m.T), s * t - r @ r_m.T @ t_m)
+    back = geometry.to_scan(model_from_scan.inverse(), cam_from_model)
+    np.testing.assert_allclose(back.matrix(), cam_from_scan.matrix(), atol=1e-9)
+    np.testing.assert_allclose(geometry.centre(back), [1.0, 2.0, 1.5], atol=1e-9)
+    # The centre is -Rᵀt of the world→camera pose, i.e. the translation of camera→world.
+    np.testing.assert_allclose(geometry.centre(cam_from_scan), cam_from_scan.inverse().translation)
+    x_world = np.array([1.0, 2.0, 2.5])  # 1 m above the camera: in front only if it looks up
+    np.testing.assert_allclose(cam_from_scan * x_world, r @ x_world + t)
+
+
+def test_interpolate_is_slerp_with_linear_centre():
+    a, b = _pose(1, [0, 0, 0]), _pose(2, [2.0, 0, 0])
+    mid = geometry.interpolate(a, b, 0.5)
+    np.testing.assert_allclose(geometry.centre(mid), [1.0, 0, 0], atol=1e-12)
+    half = geometry.rotation_error_deg(a, b) / 2
+    assert geometry.rotation_error_deg(a, mid) == pytest.approx(half, abs=1e-6)
+    assert geometry.rotation_error_deg(mid, b) == pytest.approx(half, abs=1e-6)
+    np.testing.assert_allclose(geometry.interpolate(a, b, 0.0).matrix(), a.matrix(), atol=1e-12)
+
+
+# ---- merge rules -----------------------------------------------------------------------------
+
+def test_merge_priority_disagreement_and_interpolation():
+    n = 10
+    sfm = {i: _pose(i, [i * 0.1, 0, 0]) for i in (0, 1, 2, 5)}
+    pnp = {i: _pose(i, [i * 0.1, 0, 0.05]) for i in (1, 3, 6)}
+    pnp[2] = _pose(2, [0.2, 1.0, 0])                 # 1 m from its SfM pose: rejected
+    poses, source, rejected, distances = merge.merge(n, sfm, pnp, max_disagreement_m=0.3, max_gap=2)
+    assert len(poses) == len(source) == n
+    assert source == ["sfm", "sfm", "interpolated", "pnp", "interpolated", "sfm", "pnp",
+                      "none", "none", "none"]
+    assert poses[1] is sfm[1]                        # SfM first when both agree
+    assert [r["frame"] for r in rejected] == [2] and rejected[0]["distance_m"] == pytest.approx(1.0)
+    assert sorted(distances) == pytest.approx([0.05, 1.0])
+    np.testing.assert_allclose(geometry.centre(poses[2]), (geometry.centre(sfm[1]) + geometry.centre(pnp[3])) / 2, atol=1e-12)
+    # A gap longer than max_gap stays unposed.
+    _, source, _, _ = merge.merge(8, {0: _pose(0, [0, 0, 0]), 4: _pose(4, [1, 0, 0])}, {}, 0.3, 2)
+    assert source == ["sfm", "none", "none", "none", "sfm", "none", "none", "none"]
+
+
+def test_merge_refits_sim3_from_pnp_frames(tmp_path):
+    """A sub-model the renders could not register is placed by the frames PnP posed in it."""
+    scan_from_model = pycolmap.Sim3d(3.0, pycolmap.Rotation3d(Rotation.random(random_state=7).as_matrix()),
+                                     np.array([1.0, 2.0, 0.0]))
+    model_from_scan = scan_from_model.inverse()
+    gt = {i: _pose(20 + i, [0.2 * i, np.sin(i), 1.5 + 0.01 * i]) for i in range(8)}
+    cam_from_model = {i: model_from_scan.transform_camera_world(p) for i, p in gt.items()}
+    sim, info = merge.fit_scan_from_model(cam_from_model, gt, (np.zeros((0, 3)), np.zeros((0, 3))),
+                                          None, {"register_max_error_m": 0.05})
+    assert info["source"] == "pnp" and info["pnp_inliers"] == 8
+    np.testing.assert_allclose(sim.matrix(), scan_from_model.matrix(), atol=1e-9)
+    few = {i: gt[i] for i in range(3)}
+    sim, info = merge.fit_scan_from_model(cam_from_model, few, (np.zeros((0, 3)), np.zeros((0, 3))), None, {})
+    assert sim is None and info["source"] is None
+
+
+def test_merge_checks_frame_count(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        (frames / f"color_{i:07d}.jpg").write_bytes(b"")
+    write_pnp(tmp_path / "pnp.json", 5, [], [])
+    write_registration(tmp_path / "reg.json", {"renders": 3, "models": []})
+    with pytest.raises(InputError, match="PnP covers 5 frames"):
+        merge.main(frames_dir=frames, sfm_dir=tmp_path / "sfm", registration=tmp_path / "reg.json",
+                   pnp=tmp_path / "pnp.json", poses=tmp_path / "p.json", summary=tmp_path / "s.json",
+                   clip_uid="c", conf={"max_disagreement_m": 0.3, "interpolate_max_gap": 2})
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+def test_bad_geo_txt_and_pose_files_name_file_and_field(tmp_path):
+    geo = tmp_path / "geo_register"
+    geo.mkdir()
+    (geo / "geo_0.jpg").write_bytes(b"")
+    (geo / "geo.txt").write_text("geo_0.jpg 1 2\n")
+    with pytest.raises(InputError, match=r"geo\.txt: line 1: expected 'name X Y Z'"):
+        register.read_geo(tmp_path)
+    (geo / "geo.txt").write_text("geo_9.jpg 1 2 3\n")
+    with pytest.raises(InputError, match="geo_9.jpg: render listed on line 1"):
+        register.read_geo(tmp_path)
+    (tmp_path / "pnp.json").write_text(json.dumps({"frames": 2, "posed": [{"frame": 0, "cam_from_world": [[1, 0]], "inliers": 3}], "failed": []}))
+    with pytest.raises(InputError, match=r"posed\[0\]\.cam_from_world must have shape"):
+        read_pnp(tmp_path / "pnp.json")
+    (tmp_path / "reg.json").write_text(json.dumps({"models": [{"model": 0, "status": "ok"}]}))
+    with pytest.raises(InputError, match=r"missing field models\[0\]\.scan_from_model"):
+        read_registration(tmp_path / "reg.json")
+
+
+# ---- end to end on a rendered clip -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mini_clip(tmp_path_factory):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from pose_minisynth import make_clip
+    out = tmp_path_factory.mktemp("minisynth")
+    info = make_clip(out, seed=1, frames=30, width=400, geo_renders=12, refs=16)
+    return out, info
+
+
+@pytest.mark.slow
+def test_end_to_end_sfm_register_pnp_merge(mini_clip, tmp_path):
+    from vq3d.pose import pnp, sfm
+    clip, info = mini_clip
+    conf = {"min_sfm_images": 5, "pnp": True, "interpolate_max_gap": 2, "max_disagreement_m": 0.3}
+    sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out_dir=tmp_path / "sfm",
+             scan_uid=info["scan_uid"], conf=conf)
+    assert (tmp_path / "sfm" / "models" / "0").is_dir()
+    register.main(sfm_dir=tmp_path / "sfm", out=tmp_path / "reg.json", scan_dir=clip / "scan", conf=conf)
+    pnp.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out=tmp_path / "pnp.json",
+             scan_dir=clip / "scan", scan_uid=info["scan_uid"], conf=conf)
+    merge.main(frames_dir=clip / "frames", sfm_dir=tmp_path / "sfm", registration=tmp_path / "reg.json",
+               pnp=tmp_path / "pnp.json", poses=tmp_path / "poses.json", summary=tmp_path / "summary.json",
+               clip_uid="clip", conf=conf)
+    gt = np.load(clip / "gt_cam_from_world.npy")
+    poses = read_poses(tmp_path / "poses.json")["clip"]
+    assert len(poses) == len(gt) == 30
+    assert poses.good.mean() >= 0.9
+    rot, cen = [], []
+    for i in np.flatnonzero(poses.good):
+        est, truth = geometry.rigid(poses.cam_from_world[i]), geometry.rigid(gt[i])
+        rot.append(geometry.rotation_error_deg(est, truth))
+        cen.append(np.linalg.norm(geometry.centre(est) - geometry.centre(truth)))
+    assert np.median(rot) < 1.0 and np.median(cen) < 0.05
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert sum(summary["posed"].values()) == 30
+    assert summary["posed"]["sfm"] > 0

@@ -1,0 +1,125 @@
+"""pycolmap plumbing shared by the pose stages: the clip camera, image listing, feature extraction
+and matching of explicit pairs, and 2D–3D correspondences through a sub-model."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pycolmap
+
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+FRAME_RE = re.compile(r"^color_(\d{7})\.jpg$")
+
+
+def list_frames(frames_dir) -> list[str]:
+    """Clip frame names `color_%07d.jpg`, in frame order; they must be numbered 0..n-1."""
+    frames_dir = Path(frames_dir)
+    if not frames_dir.is_dir():
+        raise InputError(frames_dir, "frames folder does not exist")
+    names = sorted(p.name for p in frames_dir.iterdir() if FRAME_RE.match(p.name))
+    if not names:
+        raise InputError(frames_dir, "no frames named color_%07d.jpg")
+    for i, name in enumerate(names):
+        if int(FRAME_RE.match(name).group(1)) != i:
+            raise InputError(frames_dir / name, f"frame numbering has a gap: expected color_{i:07d}.jpg")
+    return names
+
+
+def image_size(path) -> tuple[int, int]:
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise InputError(path, "cannot be read as an image")
+    return img.shape[1], img.shape[0]
+
+
+def read_fisheye(intrinsics, scan_uid: str, width: int, height: int) -> list[float]:
+    """RADIAL_FISHEYE [f, cx, cy, k1, k2] of `scan_uid` at resolution (width, height)."""
+    from ..formats.intrinsics import lookup, read_intrinsics
+
+    fish = lookup(read_intrinsics(intrinsics), scan_uid, width, height)
+    return [fish.f, fish.cx, fish.cy, fish.k1, fish.k2]
+
+
+def fisheye_camera(params, width: int, height: int) -> pycolmap.Camera:
+    return pycolmap.Camera(model="RADIAL_FISHEYE", width=width, height=height,
+                           params=np.asarray(params, float))
+
+
+def device() -> pycolmap.Device:
+    """GPU SIFT where this pycolmap was built with CUDA, CPU otherwise."""
+    return pycolmap.Device.cuda if pycolmap.has_cuda else pycolmap.Device.cpu
+
+
+def extraction_options(conf: dict) -> pycolmap.FeatureExtractionOptions:
+    opts = pycolmap.FeatureExtractionOptions()
+    opts.max_image_size = int(conf.get("sift_max_side", 1024))
+    opts.sift.max_num_features = int(conf.get("sift_max_features", 4096))
+    opts.use_gpu = pycolmap.has_cuda
+    return opts
+
+
+def extract(database: Path, image_dir: Path, names: list[str], conf: dict, *,
+            camera: pycolmap.Camera | None = None, camera_model: str = "SIMPLE_RADIAL") -> None:
+    """SIFT for `names` into `database`, all sharing one camera. With `camera` its model and
+    parameters are given as known priors; without, COLMAP guesses a `camera_model` to refine."""
+    reader = pycolmap.ImageReaderOptions()
+    if camera is not None:
+        reader.camera_model = camera.model.name
+        reader.camera_params = ",".join(f"{v:.10g}" for v in camera.params)
+    else:
+        reader.camera_model = camera_model
+    pycolmap.extract_features(database, image_dir, image_names=names,
+                              camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
+                              extraction_options=extraction_options(conf), device=device())
+
+
+def match_pairs(database: Path, pairs: list[tuple[str, str]], work_dir: Path) -> None:
+    """Match and geometrically verify an explicit list of image-name pairs."""
+    if not pairs:
+        return
+    pairs_file = Path(work_dir) / "pairs.txt"
+    pairs_file.write_text("".join(f"{a} {b}\n" for a, b in pairs))
+    opts = pycolmap.ImportedPairingOptions()
+    opts.match_list_path = str(pairs_file)
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.use_gpu = pycolmap.has_cuda
+    pycolmap.match_image_pairs(database, matching_options=matching, pairing_options=opts,
+                               device=device())
+
+
+def image_ids(database: Path) -> dict[str, int]:
+    db = pycolmap.Database.open(str(database))
+    try:
+        return {img.name: img.image_id for img in db.read_all_images()}
+    finally:
+        db.close()
+
+
+def correspondences_2d3d(db: pycolmap.Database, query_id: int, recon: pycolmap.Reconstruction,
+                         model_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Query keypoints matched (verified inliers) to keypoints of posed model images that carry
+    a 3D point: (points2D in query pixels, points3D in the model frame), one per query keypoint."""
+    keypoints = db.read_keypoints(query_id)[:, :2]
+    point_of_kp: dict[int, int] = {}
+    for model_id in model_ids:
+        if not db.exists_two_view_geometry(query_id, model_id):
+            continue
+        matches = db.read_two_view_geometry(query_id, model_id).inlier_matches
+        image = recon.image(model_id)
+        for q_idx, m_idx in matches:
+            p2d = image.point2D(int(m_idx))
+            if p2d.has_point3D():
+                point_of_kp.setdefault(int(q_idx), p2d.point3D_id)
+    if not point_of_kp:
+        return np.zeros((0, 2)), np.zeros((0, 3))
+    idx = np.fromiter(point_of_kp.keys(), int)
+    xyz = np.array([recon.point3D(pid).xyz for pid in point_of_kp.values()])
+    # COLMAP keypoints use the pixel-corner convention (centre of the top-left pixel at 0.5).
+    return keypoints[idx].astype(float), xyz

@@ -1,0 +1,163 @@
+"""Stage pose_merge: one world→camera pose per clip frame in the scan frame (EgoLoc-V1 rule).
+
+1. Sim(3) per sub-model. The render-based scan_from_model of pose_register is refined (or, for a
+   sub-model the renders could not register, found) with the frames PnP posed inside the
+   sub-model: their centres in the sub-model and in the scan join the renders' as RANSAC
+   correspondences (`refine_with_pnp`). Dozens of frames spread along the trajectory constrain
+   the rotation far better than a handful of renders.
+2. Priority: a frame posed in a registered sub-model takes that pose (the largest sub-model wins
+   when it is in several); PnP fills the frames SfM missed. A frame with both is rejected when
+   the two camera centres are more than `max_disagreement_m` apart (one of them is wrong and we
+   cannot tell which).
+3. Gaps of at most `interpolate_max_gap` frames between two posed frames: slerp + linear centre."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+
+from ..errors import InputError
+from ..formats.pose_internal import (read_pnp, read_registration, read_registration_report,
+                                     read_render_correspondences, write_summary)
+from ..formats.poses import ClipPoses, write_poses
+from . import colmap_io, geometry
+
+log = logging.getLogger(__name__)
+
+
+def load_models(sfm_dir: Path, names: list[str]) -> dict[int, dict[int, pycolmap.Rigid3d]]:
+    """{model k: {frame index: cam_from_model}} for every sub-model in sfm_dir/models."""
+    frame_of = {name: i for i, name in enumerate(names)}
+    models_dir = Path(sfm_dir) / "models"
+    out = {}
+    if not models_dir.is_dir():
+        return out
+    for sub in sorted(models_dir.iterdir()):
+        if not (sub.is_dir() and sub.name.isdigit()):
+            continue
+        rec = pycolmap.Reconstruction(sub)
+        out[int(sub.name)] = {frame_of[rec.image(i).name]: rec.image(i).cam_from_world()
+                              for i in rec.reg_image_ids() if rec.image(i).name in frame_of}
+    return out
+
+
+def fit_scan_from_model(cam_from_model: dict[int, pycolmap.Rigid3d], pnp: dict[int, pycolmap.Rigid3d],
+                        renders: tuple[np.ndarray, np.ndarray], initial: pycolmap.Sim3d | None,
+                        conf: dict) -> tuple[pycolmap.Sim3d | None, dict]:
+    """scan_from_model from render + PnP-frame centre pairs, and what it was built from."""
+    frames = sorted(set(cam_from_model) & set(pnp))
+    min_frames = int(conf.get("sim3_min_pnp_frames", 5))
+    info = {"source": "renders" if initial is not None else None, "pnp_frames": len(frames),
+            "pnp_inliers": 0}
+    if not conf.get("refine_with_pnp", True) or len(frames) < min_frames:
+        return initial, info
+    src = np.concatenate([renders[0], [geometry.centre(cam_from_model[i]) for i in frames]]).reshape(-1, 3)
+    tgt = np.concatenate([renders[1], [geometry.centre(pnp[i]) for i in frames]]).reshape(-1, 3)
+    fit = geometry.ransac_sim3(src, tgt, float(conf.get("register_max_error_m", 0.1)))
+    n_frame_inliers = 0 if fit is None else int(fit.inliers[len(renders[0]):].sum())
+    if fit is None or n_frame_inliers < min_frames:
+        return initial, info
+    # Centres of a walking camera are nearly coplanar (constant head height), so they leave the
+    # tilt weakly determined; PnP rotations pin it: R_scan_from_model = R_cam_from_scanᵀ R_cam_from_model.
+    inlier_frames = [f for f, ok in zip(frames, fit.inliers[len(renders[0]):]) if ok]
+    rot = geometry.robust_mean_rotation(np.stack(
+        [pnp[i].rotation.matrix().T @ cam_from_model[i].rotation.matrix() for i in inlier_frames]))
+    sim = geometry.sim3_with_rotation(rot, src[fit.inliers], tgt[fit.inliers])
+    residuals = np.linalg.norm(geometry.apply_sim3(sim, src[fit.inliers]) - tgt[fit.inliers], axis=1)
+    info.update(source="renders+pnp" if initial is not None else "pnp", pnp_inliers=n_frame_inliers,
+                residual_median_m=float(np.median(residuals)))
+    return sim, info
+
+
+def sfm_poses(models: dict[int, dict[int, pycolmap.Rigid3d]],
+              scan_from_model: dict[int, pycolmap.Sim3d]) -> dict[int, pycolmap.Rigid3d]:
+    """cam_from_scan of every frame in a registered sub-model (the largest sub-model wins)."""
+    posed: dict[int, tuple[int, pycolmap.Rigid3d]] = {}
+    for k, sim in scan_from_model.items():
+        size = len(models[k])
+        for i, cam_from_model in models[k].items():
+            if i not in posed or posed[i][0] < size:
+                posed[i] = (size, geometry.to_scan(sim, cam_from_model))
+    return {i: pose for i, (_, pose) in posed.items()}
+
+
+def merge(n: int, sfm: dict[int, pycolmap.Rigid3d], pnp: dict[int, pycolmap.Rigid3d],
+          max_disagreement_m: float, max_gap: int) -> tuple[list, list[str], list[dict], list[float]]:
+    """(cam_from_world or None per frame, source per frame, rejected frames, sfm–pnp distances)."""
+    poses: list = [None] * n
+    source = ["none"] * n
+    rejected, distances = [], []
+    for i in range(n):
+        a, b = sfm.get(i), pnp.get(i)
+        if a is not None and b is not None:
+            d = float(np.linalg.norm(geometry.centre(a) - geometry.centre(b)))
+            distances.append(d)
+            if d > max_disagreement_m:
+                rejected.append({"frame": i, "distance_m": d})
+                continue
+        if a is not None:
+            poses[i], source[i] = a, "sfm"
+        elif b is not None:
+            poses[i], source[i] = b, "pnp"
+    posed = [i for i in range(n) if poses[i] is not None]
+    for lo, hi in zip(posed, posed[1:]):
+        if 1 < hi - lo <= max_gap + 1:
+            for i in range(lo + 1, hi):
+                poses[i] = geometry.interpolate(poses[lo], poses[hi], (i - lo) / (hi - lo))
+                source[i] = "interpolated"
+    return poses, source, rejected, distances
+
+
+def main(frames_dir, sfm_dir, registration, pnp, poses, summary, clip_uid, conf):
+    names = colmap_io.list_frames(frames_dir)
+    n = len(names)
+    n_pnp, pnp_posed = read_pnp(pnp)
+    if n_pnp != n:
+        raise InputError(pnp, f"PnP covers {n_pnp} frames but {frames_dir} holds {n}")
+    pnp_poses = {i: pose for i, (pose, _) in pnp_posed.items()}
+    models = load_models(Path(sfm_dir), names)
+    initial = read_registration(registration)
+    renders = read_render_correspondences(registration)
+    missing = sorted(set(initial) - set(models))
+    if missing:
+        raise InputError(registration, f"registered sub-model(s) {missing} not found in {sfm_dir}/models")
+
+    scan_from_model, sim_info = {}, {}
+    for k in models:
+        sim, sim_info[k] = fit_scan_from_model(models[k], pnp_poses,
+                                               renders.get(k, (np.zeros((0, 3)), np.zeros((0, 3)))),
+                                               initial.get(k), conf)
+        if sim is not None:
+            scan_from_model[k] = sim
+    merged, source, rejected, distances = merge(
+        n, sfm_poses(models, scan_from_model), pnp_poses,
+        float(conf["max_disagreement_m"]), int(conf["interpolate_max_gap"]))
+
+    good = np.array([p is not None for p in merged], dtype=bool)
+    cam_from_world = np.full((n, 3, 4), np.nan)
+    for i, p in enumerate(merged):
+        if p is not None:
+            cam_from_world[i] = p.matrix()
+    write_poses(poses, {clip_uid: ClipPoses(good, cam_from_world)})
+
+    counts = {s: source.count(s) for s in ("sfm", "pnp", "interpolated", "none")}
+    report = {m.get("model"): m for m in read_registration_report(registration)}
+    write_summary(summary, {
+        "clip_uid": clip_uid, "frames": n, "posed": counts, "source": source,
+        "rejected_disagreement": rejected,
+        "sfm_pnp_distance_m": {"median": float(np.median(distances)) if distances else None,
+                               "count": len(distances)},
+        "models": [{"model": k, "images": len(models[k]), "used": k in scan_from_model,
+                    "sim3": sim_info[k],
+                    "register_status": report.get(k, {}).get("status"),
+                    "register_reason": report.get(k, {}).get("reason"),
+                    "register_residual_median_m": report.get(k, {}).get("residual_median_m")}
+                   for k in sorted(models)],
+    })
+    log.info("clip %s: %d frames, sfm %d, pnp %d, interpolated %d, none %d, %d rejected "
+             "(sfm/pnp centres > %.2f m apart); sub-models used %s of %d", clip_uid, n,
+             counts["sfm"], counts["pnp"], counts["interpolated"], counts["none"], len(rejected),
+             conf["max_disagreement_m"], sorted(scan_from_model), len(models))

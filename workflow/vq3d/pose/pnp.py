@@ -1,0 +1,135 @@
+"""Stage pose_pnp: relocalize clip frames against the scan's reference views with depth.
+
+Each reference view (an image with its cam_from_world, intrinsics and z-depth, see `refs.py`)
+gives SIFT keypoints lifted to 3D scan points. A clip frame votes for its nearest reference views
+(descriptor nearest neighbours), is matched (ratio test) to the best `pnp_refs` of them, and is
+posed by LO-RANSAC absolute pose + refinement with the clip's RADIAL_FISHEYE camera. Runs on every
+frame: the poses fill SfM's gaps and give merge its SfM/PnP disagreement check."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pycolmap
+
+from ..formats.pose_internal import write_pnp
+from . import colmap_io
+from .refs import RefView, load_refs
+
+log = logging.getLogger(__name__)
+
+
+def sift(conf: dict):
+    return cv2.SIFT_create(nfeatures=int(conf.get("sift_max_features", 4096)))
+
+
+def detect(detector, gray: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints (COLMAP pixel convention, full-resolution pixels) and RootSIFT descriptors."""
+    scale = min(1.0, max_side / max(gray.shape))
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    kps, desc = detector.detectAndCompute(small, None)
+    if desc is None or not kps:
+        return np.zeros((0, 2)), np.zeros((0, 128), np.float32)
+    # OpenCV puts pixel centres on integers, COLMAP at +0.5; undo the resize around corners.
+    xy = (np.array([k.pt for k in kps]) + 0.5) / scale
+    desc = desc / np.maximum(desc.sum(1, keepdims=True), 1e-9)
+    return xy, np.sqrt(desc).astype(np.float32)
+
+
+class RefIndex:
+    """Reference keypoints with valid depth, lifted to the scan frame, plus a retrieval index."""
+
+    def __init__(self, refs: list[RefView], detector, max_side: int):
+        self.names, self.xyz, self.desc = [], [], []
+        for ref in refs:
+            xy, desc = detect(detector, ref.gray(), max_side)
+            pts, ok = ref.lift(xy)
+            self.names.append(ref.name)
+            self.xyz.append(pts[ok])
+            self.desc.append(desc[ok])
+        self.owner = np.concatenate([np.full(len(d), i) for i, d in enumerate(self.desc)])
+        self.flann = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 32})
+        self.all_desc = np.concatenate(self.desc) if self.desc else np.zeros((0, 128), np.float32)
+        self.bf = cv2.BFMatcher(cv2.NORM_L2)
+
+    def retrieve(self, desc: np.ndarray, k: int) -> list[int]:
+        """The k references holding most of the frame descriptors' nearest neighbours."""
+        nn = self.flann.knnMatch(desc, self.all_desc, k=1)
+        votes = np.bincount([self.owner[m[0].trainIdx] for m in nn if m], minlength=len(self.names))
+        return [int(i) for i in np.argsort(-votes)[:k] if votes[i] > 0]
+
+    def match(self, desc: np.ndarray, ref: int, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.desc[ref]) < 2:
+            return np.zeros(0, int), np.zeros(0, int)
+        pairs = self.bf.knnMatch(desc, self.desc[ref], k=2)
+        good = [(m.queryIdx, m.trainIdx) for m, n in (p for p in pairs if len(p) == 2)
+                if m.distance < ratio * n.distance]
+        if not good:
+            return np.zeros(0, int), np.zeros(0, int)
+        q, t = np.array(good).T
+        return q, t
+
+
+def localize(xy, desc, index: RefIndex, camera: pycolmap.Camera, conf: dict) -> dict:
+    """{"cam_from_world", "inliers", "matches", "refs"} or {"reason"}."""
+    if len(desc) < 10:
+        return {"reason": f"{len(desc)} SIFT features"}
+    refs = index.retrieve(desc, int(conf.get("pnp_refs", 3)))
+    p2d, p3d, used = [], [], []
+    for r in refs:
+        q, t = index.match(desc, r, float(conf.get("pnp_ratio", 0.8)))
+        if len(q):
+            p2d.append(xy[q])
+            p3d.append(index.xyz[r][t])
+            used.append(index.names[r])
+    matches = sum(map(len, p2d))
+    min_inliers = int(conf.get("pnp_min_inliers", 30))
+    if matches < min_inliers:
+        return {"reason": f"{matches} 2D-3D matches to {len(refs)} reference view(s), need {min_inliers}"}
+    est = pycolmap.AbsolutePoseEstimationOptions()
+    est.ransac.max_error = float(conf.get("pnp_max_error_px", 8.0))
+    ret = pycolmap.estimate_and_refine_absolute_pose(np.concatenate(p2d), np.concatenate(p3d), camera, est)
+    if ret is None:
+        return {"reason": f"absolute pose RANSAC failed on {matches} matches"}
+    if ret["num_inliers"] < min_inliers:
+        return {"reason": f"{ret['num_inliers']} PnP inliers of {matches} matches, need {min_inliers}"}
+    return {"cam_from_world": ret["cam_from_world"], "inliers": int(ret["num_inliers"]),
+            "matches": matches, "refs": used}
+
+
+def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None):
+    names = colmap_io.list_frames(frames_dir)
+    if not conf.get("pnp", True):
+        log.info("PnP disabled (pose.pnp: false): writing %d unposed frames", len(names))
+        write_pnp(out, len(names), [], [{"frame": i, "reason": "PnP disabled"} for i in range(len(names))])
+        return
+    width, height = colmap_io.image_size(Path(frames_dir) / names[0])
+    camera = colmap_io.fisheye_camera(colmap_io.read_fisheye(intrinsics, scan_uid, width, height),
+                                      width, height)
+    max_side = int(conf.get("sift_max_side", 1024))
+    detector = sift(conf)
+    t0 = time.perf_counter()
+    index = RefIndex(load_refs(scan_dir), detector, max_side)
+    log.info("%d reference views, %d lifted keypoints (%.1f s)", len(index.names),
+             len(index.all_desc), time.perf_counter() - t0)
+    posed, failed = [], []
+    for i, name in enumerate(names):
+        gray = cv2.imread(str(Path(frames_dir) / name), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            failed.append({"frame": i, "reason": "unreadable image"})
+            continue
+        xy, desc = detect(detector, gray, max_side)
+        res = localize(xy, desc, index, camera, conf)
+        if "reason" in res:
+            failed.append({"frame": i, "reason": res["reason"]})
+        else:
+            posed.append({"frame": i, "cam_from_world": res["cam_from_world"].matrix().tolist(),
+                          "inliers": res["inliers"], "matches": res["matches"], "refs": res["refs"]})
+        if (i + 1) % 50 == 0:
+            log.info("PnP: %d/%d frames done, %d posed", i + 1, len(names), len(posed))
+    log.info("PnP: %d/%d frames posed in %.1f s", len(posed), len(names), time.perf_counter() - t0)
+    write_pnp(out, len(names), posed, failed)

@@ -1,0 +1,176 @@
+"""Stage pose_register: a Sim(3) from every SfM sub-model to the scan frame (EgoLoc's recipe).
+
+The scan's geo renders (`scan_dir/geo_register/geo_N.jpg`, centres in `geo.txt` as `name X Y Z`)
+are matched to keyframes of each sub-model (in a private copy of the SfM database), posed by
+absolute pose against the sub-model's 3D points, and their centres in the sub-model are aligned
+to the known centres by RANSAC Umeyama. A sub-model that cannot be aligned is reported with the
+reason. Render intrinsics: the "camera" of `scan_dir/scan.json` (COLMAP {"model", "width",
+"height", "params"}) when the scan provides it; otherwise a shared SIMPLE_RADIAL camera whose focal
+length is estimated per render (the real EgoLoc renders come without intrinsics)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+
+from ..errors import InputError
+from ..formats._common import field, load_json
+from ..formats.pose_internal import sim3_to_json, write_registration
+from . import colmap_io, geometry
+from .refs import read_camera
+
+log = logging.getLogger(__name__)
+
+
+def read_geo(scan_dir) -> tuple[Path, dict[str, np.ndarray]]:
+    """geo_register folder and {render name: camera centre in the scan frame}."""
+    geo_dir = Path(scan_dir) / "geo_register"
+    geo_txt = geo_dir / "geo.txt"
+    if not geo_txt.is_file():
+        raise InputError(geo_txt, "geo render list does not exist (expected lines 'name X Y Z')")
+    centres = {}
+    for n, line in enumerate(geo_txt.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        try:
+            if len(parts) != 4:
+                raise ValueError
+            xyz = np.array([float(v) for v in parts[1:]])
+            if not np.all(np.isfinite(xyz)):
+                raise ValueError
+        except ValueError:
+            raise InputError(geo_txt, f"line {n}: expected 'name X Y Z', got {line.strip()!r:.80}") from None
+        if not (geo_dir / parts[0]).is_file():
+            raise InputError(geo_dir / parts[0], f"render listed on line {n} of geo.txt does not exist")
+        centres[parts[0]] = xyz
+    if len(centres) < 3:
+        raise InputError(geo_txt, f"{len(centres)} renders listed, a Sim(3) needs at least 3")
+    return geo_dir, centres
+
+
+def render_camera(scan_dir) -> pycolmap.Camera | None:
+    """The renders' camera from `scan_dir/scan.json` ("camera"), None when the scan has none."""
+    path = Path(scan_dir) / "scan.json"
+    if not path.is_file():
+        return None
+    data = load_json(path, "scan description")
+    if data.get("camera") is None:
+        return None
+    return read_camera(path, field(path, data, "camera", dict, ""), "camera")
+
+
+def keyframes(recon: pycolmap.Reconstruction, count: int) -> list[int]:
+    """Up to `count` registered images spread evenly over the sub-model (by name = frame order)."""
+    ids = sorted(recon.reg_image_ids(), key=lambda i: recon.image(i).name)
+    if len(ids) <= count:
+        return ids
+    return [ids[int(round(j))] for j in np.linspace(0, len(ids) - 1, count)]
+
+
+def pose_query(db, query_id: int, camera: pycolmap.Camera, known: bool, recon, model_ids, conf):
+    """cam_from_model and inlier count of one image against a sub-model, or None."""
+    pts2d, pts3d = colmap_io.correspondences_2d3d(db, query_id, recon, model_ids)
+    min_inliers = int(conf.get("register_min_inliers", 30))
+    if len(pts2d) < min_inliers:
+        return None
+    est = pycolmap.AbsolutePoseEstimationOptions()
+    est.estimate_focal_length = not known
+    est.ransac.max_error = float(conf.get("pnp_max_error_px", 8.0))
+    ref = pycolmap.AbsolutePoseRefinementOptions()
+    ref.refine_focal_length = not known
+    ret = pycolmap.estimate_and_refine_absolute_pose(pts2d, pts3d, camera, est, ref)
+    if ret is None or ret["num_inliers"] < min_inliers:
+        return None
+    return ret["cam_from_world"], int(ret["num_inliers"])
+
+
+def align_model(k: int, recon, centres_model: dict[str, np.ndarray], inliers_pnp: dict[str, int],
+                centres_scan: dict[str, np.ndarray], conf: dict) -> dict:
+    names = sorted(centres_model)
+    entry = {"model": k, "images": recon.num_reg_images(), "status": "failed", "reason": None,
+             "renders_registered": len(names), "renders_inliers": 0,
+             "residual_median_m": None, "residual_max_m": None, "scan_from_model": None,
+             "renders_detail": [{"name": n, "pnp_inliers": inliers_pnp[n],
+                                 "centre_model": centres_model[n].tolist(),
+                                 "centre_scan": centres_scan[n].tolist(), "residual_m": None,
+                                 "inlier": False} for n in names]}
+    min_renders = int(conf.get("register_min_renders", 3))
+    if len(names) < min_renders:
+        entry["reason"] = f"{len(names)} render(s) registered in the sub-model, need {min_renders}"
+        return entry
+    src = np.stack([centres_model[n] for n in names])
+    tgt = np.stack([centres_scan[n] for n in names])
+    thr = float(conf.get("register_max_error_m", 0.1))
+    fit = geometry.ransac_sim3(src, tgt, thr)
+    if fit is None or fit.inliers.sum() < min_renders:
+        got = 0 if fit is None else int(fit.inliers.sum())
+        entry["reason"] = (f"Sim(3) RANSAC found {got} render(s) within {thr} m of geo.txt, "
+                           f"need {min_renders}")
+        return entry
+    for d, r, inl in zip(entry["renders_detail"], fit.residuals, fit.inliers):
+        d["residual_m"], d["inlier"] = float(r), bool(inl)
+    entry.update(status="ok", renders_inliers=int(fit.inliers.sum()),
+                 residual_median_m=float(np.median(fit.residuals[fit.inliers])),
+                 residual_max_m=float(np.max(fit.residuals[fit.inliers])),
+                 scan_from_model=sim3_to_json(fit.tgt_from_src))
+    return entry
+
+
+def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict, work: Path) -> list[dict]:
+    models_dir = sfm_dir / "models"
+    recons = {int(p.name): pycolmap.Reconstruction(p) for p in sorted(models_dir.iterdir())
+              if p.is_dir() and p.name.isdigit()} if models_dir.is_dir() else {}
+    if not recons:
+        log.warning("%s holds no sub-model: nothing to register", models_dir)
+        return []
+    database = work / "database.db"
+    shutil.copy(sfm_dir / "database.db", database)
+    renders = sorted(centres_scan)
+    camera = render_camera(geo_dir.parent)
+    colmap_io.extract(database, geo_dir, renders, conf, camera=camera)
+    ids = colmap_io.image_ids(database)
+    n_key = int(conf.get("register_keyframes", 20))
+    key_ids = {k: keyframes(rec, n_key) for k, rec in recons.items()}
+    pairs = [(r, recons[k].image(i).name) for k in recons for i in key_ids[k] for r in renders]
+    colmap_io.match_pairs(database, pairs, work)
+    log.info("matched %d renders to %d keyframes of %d sub-model(s)", len(renders),
+             sum(map(len, key_ids.values())), len(recons))
+
+    db = pycolmap.Database.open(str(database))
+    try:
+        entries = []
+        for k, rec in recons.items():
+            centres_model, inliers = {}, {}
+            # image ids in the copied database equal those in the model (same database).
+            model_ids = [ids[rec.image(i).name] for i in key_ids[k]]
+            for name in renders:
+                cam = db.read_camera(db.read_image(ids[name]).camera_id)
+                res = pose_query(db, ids[name], cam, camera is not None, rec, model_ids, conf)
+                if res is not None:
+                    centres_model[name] = geometry.centre(res[0])
+                    inliers[name] = res[1]
+            entry = align_model(k, rec, centres_model, inliers, centres_scan, conf)
+            log.info("sub-model %d (%d images): %d renders posed, %s%s", k, rec.num_reg_images(),
+                     len(centres_model), entry["status"],
+                     f" ({entry['reason']})" if entry["reason"] else
+                     f", median residual {entry['residual_median_m']:.3f} m")
+            entries.append(entry)
+        return entries
+    finally:
+        db.close()
+
+
+def main(sfm_dir, out, scan_dir, conf, scans=None):
+    sfm_dir = Path(sfm_dir)
+    if not (sfm_dir / "database.db").is_file():
+        raise InputError(sfm_dir / "database.db", "SfM database does not exist (run pose_sfm first)")
+    geo_dir, centres_scan = read_geo(scan_dir)
+    with tempfile.TemporaryDirectory(prefix="vq3d-register-") as tmp:
+        entries = register_models(sfm_dir, geo_dir, centres_scan, conf, Path(tmp))
+    write_registration(out, {"renders": len(centres_scan), "models": entries})

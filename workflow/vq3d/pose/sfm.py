@@ -1,0 +1,118 @@
+"""Stage pose_sfm: pycolmap SfM of one clip's frames with the scan's known fisheye intrinsics.
+
+Output folder (`out_dir`):
+    database.db      SIFT features and verified matches of the clip frames (register reuses it)
+    models/<k>/      COLMAP binary sub-models, largest first (several are normal)
+    sfm.json         {"frames": n, "camera": {...}, "models": [{"dir", "images", "points3D"}],
+                      "seconds": {...}}
+
+Matching: sequential (each frame with the next `sfm_overlap`, quadratic overlap) plus loop
+closure among keyframes (every `sfm_keyframe_stride`-th frame matched exhaustively to the other
+keyframes), because egocentric clips revisit places and pure sequential matching drifts. No vocab
+tree is needed. Intrinsics stay fixed: they are the scan's calibrated RADIAL_FISHEYE."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pycolmap
+
+from ..atomic import atomic_dir
+from . import colmap_io
+
+log = logging.getLogger(__name__)
+
+
+def keyframe_pairs(names: list[str], stride: int, overlap: int) -> list[tuple[str, str]]:
+    """Loop-closure pairs: keyframes against each other, skipping pairs sequential matching
+    already covers (index distance ≤ overlap)."""
+    keys = list(range(0, len(names), max(1, stride)))
+    return [(names[a], names[b]) for i, a in enumerate(keys) for b in keys[i + 1:] if b - a > overlap]
+
+
+def mapper_options(conf: dict, num_images: int) -> pycolmap.IncrementalPipelineOptions:
+    opts = pycolmap.IncrementalPipelineOptions()
+    opts.min_model_size = max(3, int(conf.get("min_sfm_images", 5)))
+    # Known calibration: keep it fixed through every bundle adjustment and registration.
+    opts.ba_refine_focal_length = False
+    opts.ba_refine_principal_point = False
+    opts.ba_refine_extra_params = False
+    opts.mapper.abs_pose_refine_focal_length = False
+    opts.mapper.abs_pose_refine_extra_params = False
+    # Short clips: fewer init trials; random seed fixed for reproducible sub-models.
+    opts.random_seed = int(conf.get("seed", 0))
+    opts.num_threads = int(conf.get("threads", -1))
+    return opts
+
+
+def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, work: Path,
+            conf: dict) -> tuple[dict[int, pycolmap.Reconstruction], dict]:
+    """Features, matches and incremental mapping of `names` into `work` (database.db, models/)."""
+    database = work / "database.db"
+    seconds = {}
+    t0 = time.perf_counter()
+    colmap_io.extract(database, image_dir, names, conf, camera=camera)
+    seconds["features"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    overlap = int(conf.get("sfm_overlap", 10))
+    pairing = pycolmap.SequentialPairingOptions()
+    pairing.overlap = overlap
+    pairing.quadratic_overlap = True
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.use_gpu = pycolmap.has_cuda
+    pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
+                              device=colmap_io.device())
+    loops = keyframe_pairs(names, int(conf.get("sfm_keyframe_stride", 10)), overlap)
+    colmap_io.match_pairs(database, loops, work)
+    seconds["matching"] = time.perf_counter() - t0
+    log.info("matched %d frames (sequential overlap %d + %d loop-closure pairs) in %.1f s",
+             len(names), overlap, len(loops), seconds["matching"])
+
+    t0 = time.perf_counter()
+    models_dir = work / "models"
+    models_dir.mkdir()
+    opts = mapper_options(conf, len(names))
+    if camera is None:  # unknown calibration (the real renders benchmark): refine focal only
+        opts.ba_refine_focal_length = True
+        opts.mapper.abs_pose_refine_focal_length = True
+    recs = pycolmap.incremental_mapping(database, image_dir, models_dir, opts)
+    seconds["mapping"] = time.perf_counter() - t0
+    # Renumber largest first so models/0 is the main one.
+    ordered = sorted(recs.values(), key=lambda r: r.num_reg_images(), reverse=True)
+    for sub in models_dir.iterdir():
+        for f in sub.iterdir():
+            f.unlink()
+        sub.rmdir()
+    models = {}
+    for k, rec in enumerate(ordered):
+        (models_dir / str(k)).mkdir()
+        rec.write(models_dir / str(k))
+        models[k] = rec
+    log.info("SfM: %d/%d images registered in %d sub-model(s) %s (mapping %.1f s)",
+             sum(r.num_reg_images() for r in ordered), len(names), len(ordered),
+             [r.num_reg_images() for r in ordered], seconds["mapping"])
+    return models, seconds
+
+
+def main(frames_dir, intrinsics, out_dir, scan_uid, conf):
+    names = colmap_io.list_frames(frames_dir)
+    width, height = colmap_io.image_size(Path(frames_dir) / names[0])
+    params = colmap_io.read_fisheye(intrinsics, scan_uid, width, height)
+    camera = colmap_io.fisheye_camera(params, width, height)
+    log.info("SfM of %d frames (%dx%d) of scan %s, RADIAL_FISHEYE %s, device %s",
+             len(names), width, height, scan_uid, params, colmap_io.device().name)
+    with atomic_dir(out_dir) as work:
+        models, seconds = run_sfm(Path(frames_dir), names, camera, work, conf)
+        info = {
+            "frames": len(names),
+            "camera": {"model": "RADIAL_FISHEYE", "width": width, "height": height,
+                       "params": list(map(float, params))},
+            "models": [{"dir": f"models/{k}", "images": rec.num_reg_images(),
+                        "points3D": rec.num_points3D()} for k, rec in models.items()],
+            "seconds": seconds,
+        }
+        (work / "sfm.json").write_text(json.dumps(info, indent=1) + "\n")
