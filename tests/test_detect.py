@@ -156,6 +156,26 @@ def test_peaks_vq2d_fallback_is_last_frame_top_box():
     assert [p.frame for p in peaks] == [39]
 
 
+def test_peaks_touching_the_edges_count():
+    # The object is in view from the first scored frame and leaves before the query frame; the
+    # last frames have no box, so Ego4D's last-frame fallback would find nothing.
+    s = np.zeros(24)
+    s[0:11] = 0.45
+    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d"})] == [5]
+    assert [p.frame for p in pick_peaks(_frames(s), {"method": "all"})] == [5]
+    # Still in view at the last scored frame (just before the query frame): a peak there too.
+    s = np.zeros(60)
+    s[50:] = 0.7
+    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d"})] == [54]  # middle of 50..59
+
+
+def test_peaks_vq2d_fallback_when_last_frame_has_no_box():
+    s = np.zeros(40)
+    s[10] = s[30] = 0.1  # isolated: erased by the median filter in the smoothed signal
+    s[20:23] = 0.15      # too low for prominence 0.2 → no find_peaks peak
+    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d", "prominence": 0.5})] == [22]  # latest maximum
+
+
 # -- SiamRCNN adapter (FAKE predictor: detectron2 cannot run here) ----------------------------
 class FakeSiamPredictor:
     """Test double standing in for vq2d.baselines.SiamPredictor: returns, for each image, two boxes

@@ -4,7 +4,8 @@
 (0 for a frame with no box), median filter with an odd kernel (`smoothing`, made odd by +1 as
 Ego4D does), `scipy.signal.find_peaks(distance, width, prominence)`, then the MOST RECENT peak whose
 smoothed score reaches `min_score`; with none, the top box of the last scored frame (Ego4D's
-fallback). One peak per query.
+fallback), or the latest best-scoring frame when that one has no box. One peak per query. The
+signal is zero-padded at both ends so that a detection run touching an edge still forms a peak.
 `all`: EgoLoc's "keep every peak": every find_peaks peak, one box each (the top box of that frame);
 with none, the frame of the highest smoothed score (no peak at all if every score is 0).
 """
@@ -34,12 +35,17 @@ def smooth(signal: np.ndarray, smoothing: int) -> np.ndarray:
 
 
 def find_signal_peaks(signal_sm: np.ndarray, conf: dict) -> np.ndarray:
-    """Indices of find_peaks peaks of an already smoothed signal."""
-    if signal_sm.size < 3:
+    """Indices of find_peaks peaks of an already smoothed signal.
+
+    The signal is padded with a zero at each end: an object already in view at the first scored
+    frame, or still in view just before the query frame, is a peak too (find_peaks alone never
+    reports a maximum that touches an edge, which loses exactly the "last seen" case)."""
+    if signal_sm.size == 0:
         return np.zeros(0, int)
-    peaks, _ = find_peaks(signal_sm, distance=conf["distance"], width=conf["width"],
+    padded = np.concatenate([[0.0], signal_sm, [0.0]])
+    peaks, _ = find_peaks(padded, distance=conf["distance"], width=conf["width"],
                           prominence=conf["prominence"])
-    return peaks
+    return peaks - 1
 
 
 def pick_peaks(frames: list[tuple[int, list[ScoredBox]]], conf: dict | None = None) -> list[Peak]:
@@ -59,7 +65,13 @@ def pick_peaks(frames: list[tuple[int, list[ScoredBox]]], conf: dict | None = No
             if sm[i] >= conf["min_score"]:
                 return [peak_at(int(i))]
         last = peak_at(len(frames) - 1)
-        return [last] if last is not None else []
+        if last is not None:
+            return [last]
+        # Ego4D's fallback frame has no box: take the latest best-scoring frame instead.
+        if sm.max() <= 0:
+            return []
+        best = peak_at(int(len(sm) - 1 - np.argmax(sm[::-1])))
+        return [best] if best is not None else []
     if conf["method"] == "all":
         if idx.size == 0:
             if sm.max() <= 0:
