@@ -34,6 +34,8 @@ RESULTS = Path(config["results_dir"])
 LOGS = RESULTS / "logs"
 BENCH = RESULTS / "benchmarks"
 SCRIPT = "scripts/run_stage.py"
+POSES = str(RESULTS / "poses" / "{clip}.json")
+PRECOMPUTED_POSES = KIND == "ego4d" and config["ego4d"]["precomputed"]["poses"]
 
 
 wildcard_constraints:

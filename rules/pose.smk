@@ -80,28 +80,53 @@ rule pose_pnp:
         SCRIPT
 
 
-rule pose_merge:
-    """One world->camera pose per clip frame (EgoLoc pose JSON) and a per-clip summary."""
-    input:
-        frames_dir=rules.frames.output.out_dir,
-        sfm_dir=rules.pose_sfm.output.out_dir,
-        registration=rules.pose_register.output.out,
-        pnp=rules.pose_pnp.output.out,
-    output:
-        poses=str(RESULTS / "poses" / "{clip}.json"),
-        summary=str(RESULTS / "pose" / "{clip}" / "summary.json"),
-    params:
-        stage="vq3d.pose.merge:main",
-        clip_uid="{clip}",
-        conf=config["pose"],
-    log:
-        str(LOGS / "pose_merge" / "{clip}.log"),
-    benchmark:
-        str(BENCH / "pose_merge" / "{clip}.tsv")
-    resources:
-        runtime=10,
-        mem_mb=2000,
-    conda:
-        "../envs/cpu.yaml"
-    script:
-        SCRIPT
+if not PRECOMPUTED_POSES:
+
+    rule pose_merge:
+        """One world->camera pose per clip frame (EgoLoc pose JSON) and a per-clip summary."""
+        input:
+            frames_dir=rules.frames.output.out_dir,
+            sfm_dir=rules.pose_sfm.output.out_dir,
+            registration=rules.pose_register.output.out,
+            pnp=rules.pose_pnp.output.out,
+        output:
+            poses=POSES,
+            summary=str(RESULTS / "pose" / "{clip}" / "summary.json"),
+        params:
+            stage="vq3d.pose.merge:main",
+            clip_uid="{clip}",
+            conf=config["pose"],
+        log:
+            str(LOGS / "pose_merge" / "{clip}.log"),
+        benchmark:
+            str(BENCH / "pose_merge" / "{clip}.tsv")
+        resources:
+            runtime=10,
+            mem_mb=2000,
+        conda:
+            "../envs/cpu.yaml"
+        script:
+            SCRIPT
+
+else:
+
+    rule pose_import:
+        """Poses from EgoLoc's/Ego4D's shared pose files (ego4d.precomputed.poses), checked per clip."""
+        input:
+            frames_dir=rules.frames.output.out_dir,
+        output:
+            poses=POSES,
+            summary=str(RESULTS / "pose" / "{clip}" / "summary.json"),
+        params:
+            stage="vq3d.pose.imported:main",
+            source=PRECOMPUTED_POSES,
+            clip_uid="{clip}",
+        log:
+            str(LOGS / "pose_import" / "{clip}.log"),
+        benchmark:
+            str(BENCH / "pose_import" / "{clip}.tsv")
+        localrule: True
+        conda:
+            "../envs/cpu.yaml"
+        script:
+            SCRIPT

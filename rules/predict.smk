@@ -6,7 +6,7 @@ rule predict:
     input:
         unpack(mono_frames),
         detections=rules.detect.output.out,
-        poses=rules.pose_merge.output.poses,
+        poses=POSES,
         sfm_dir=rules.pose_sfm.output.out_dir,
         queries=FILES["queries"],
         intrinsics=FILES["intrinsics"],
