@@ -35,6 +35,7 @@ LOGS = RESULTS / "logs"
 BENCH = RESULTS / "benchmarks"
 SCRIPT = "scripts/run_stage.py"
 POSES = str(RESULTS / "poses" / "{clip}.json")
+POSE_SUMMARY = str(RESULTS / "pose" / "{clip}" / "summary.json")
 PRECOMPUTED_POSES = KIND == "ego4d" and config["ego4d"]["precomputed"]["poses"]
 
 
@@ -76,7 +77,7 @@ def final_targets():
     targets = [str(RESULTS / "submission.json"), str(RESULTS / f"vq2d_{SPLIT}_vq3d_peak_clip.json")]
     if SPLIT == "val":
         targets += [str(RESULTS / "metrics.json"), str(RESULTS / "per_query.csv")]
-    return targets
+    return targets + REPORT_PLOTS  # defined in report.smk, read when `all` is built
 
 
 def synth_scans(wildcards):

@@ -91,7 +91,7 @@ if not PRECOMPUTED_POSES:
             pnp=rules.pose_pnp.output.out,
         output:
             poses=POSES,
-            summary=str(RESULTS / "pose" / "{clip}" / "summary.json"),
+            summary=POSE_SUMMARY,
         params:
             stage="vq3d.pose.merge:main",
             clip_uid="{clip}",
@@ -116,7 +116,7 @@ else:
             frames_dir=rules.frames.output.out_dir,
         output:
             poses=POSES,
-            summary=str(RESULTS / "pose" / "{clip}" / "summary.json"),
+            summary=POSE_SUMMARY,
         params:
             stage="vq3d.pose.imported:main",
             source=PRECOMPUTED_POSES,

@@ -1,1 +1,129 @@
-# Run summary: which clips finished which stage (read by `vq3d status` and the HTML report).
+# The run's HTML report: figures made by the workflow, gathered by `snakemake --report report.html`.
+# --report only shows outputs of jobs in the DAG of its targets, so the figures are targets of
+# `all` (REPORT_PLOTS, below, is added to final_targets() in common.smk).
+
+# Clip figures carry ONE label: the report turns a second label with two values, each on half
+# of a subcategory's results, into a toggle, and with one query per clip that broke the page.
+
+REPORT = RESULTS / "report"
+
+
+rule report_pose_coverage:
+    """Share and timeline of pose sources (SfM, PnP, interpolated, none) over all clips."""
+    input:
+        summaries=expand(POSE_SUMMARY, clip=sorted(CLIPS)),
+    output:
+        out=report(
+            str(REPORT / "pose_coverage.png"),
+            caption="../docs/report/pose_coverage.rst",
+            category="Poses",
+            labels={"figure": "pose coverage, all clips"},
+        ),
+    params:
+        stage="vq3d.report.coverage:main",
+    log:
+        str(LOGS / "report" / "pose_coverage.log"),
+    benchmark:
+        str(BENCH / "report" / "pose_coverage.tsv")
+    localrule: True
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT
+
+
+rule report_trajectory:
+    """Top-down camera trajectory of one clip with predicted and ground-truth object positions."""
+    input:
+        poses=POSES,
+        summary=POSE_SUMMARY,
+        predictions=rules.predict.output.out,
+        annotations=FILES["annotations"],
+        mapping=FILES["mapping"],  # predictions are keyed by VQ2D query, annotations by VQ3D query
+    output:
+        out=report(
+            str(REPORT / "trajectory" / "{clip}.png"),
+            caption="../docs/report/trajectory.rst",
+            category="Clips",
+            subcategory="{clip}",
+            labels={"figure": "trajectory, top-down"},
+        ),
+    params:
+        stage="vq3d.report.trajectory:main",
+        clip_uid="{clip}",
+    log:
+        str(LOGS / "report" / "trajectory" / "{clip}.log"),
+    benchmark:
+        str(BENCH / "report" / "trajectory" / "{clip}.tsv")
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT
+
+
+rule report_detections:
+    """Per query of one clip: score curve with peaks, visual crop, last-peak frame with its box."""
+    input:
+        detections=rules.detect.output.out,
+        queries=FILES["queries"],
+        frames_dir=rules.frames.output.out_dir,
+    output:
+        out_dir=report(
+            directory(str(REPORT / "detections" / "{clip}")),
+            patterns=["{query}.png"],
+            caption="../docs/report/detections.rst",
+            category="Clips",
+            subcategory="{clip}",
+            labels={"figure": "detections {query}"},
+        ),
+    params:
+        stage="vq3d.report.detections:main",
+        clip_uid="{clip}",
+    log:
+        str(LOGS / "report" / "detections" / "{clip}.log"),
+    benchmark:
+        str(BENCH / "report" / "detections" / "{clip}.tsv")
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT
+
+
+rule report_metrics_table:
+    """The val metrics and every query's row as one HTML table."""
+    input:
+        metrics=rules.evaluate.output.metrics,
+        table=rules.evaluate.output.table,
+    output:
+        out=report(
+            str(REPORT / "metrics.html"),
+            caption="../docs/report/metrics_table.rst",
+            category="Metrics",
+        ),
+    params:
+        stage="vq3d.report.metrics_table:main",
+        split=SPLIT,
+    log:
+        str(LOGS / "report" / "metrics_table.log"),
+    benchmark:
+        str(BENCH / "report" / "metrics_table.tsv")
+    localrule: True
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT
+
+
+# Every figure and table of the report (the metrics table only where there is ground truth).
+REPORT_PLOTS = [
+    rules.report_pose_coverage.output.out,
+    *expand(rules.report_trajectory.output.out, clip=sorted(CLIPS)),
+    *expand(rules.report_detections.output.out_dir, clip=sorted(CLIPS)),
+    *([rules.report_metrics_table.output.out] if SPLIT == "val" else []),
+]

@@ -1,0 +1,121 @@
+"""Pose coverage over all clips: which share of each clip's frames got its pose from SfM, PnP,
+gap interpolation or nothing, and where in the clip each kind lies.
+
+Reads `R/pose/<clip>/summary.json` (vq3d.formats.pose_internal): the counts in `posed` and the
+per-frame `source` list. Either one is enough: counts are derived from `source` when `posed` is
+missing, and the per-frame strip is left out for a clip without `source`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from matplotlib.colors import ListedColormap
+
+from ..errors import InputError
+from ..formats._common import load_json
+from ._plot import SOURCE_COLOURS, SOURCE_LABELS, SOURCES, new_figure, save_png
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Coverage:
+    clip_uid: str
+    counts: dict[str, int]                              # source -> frames, SOURCES keys first
+    per_frame: list[str] | None = field(default=None)   # source of each frame, if known
+
+    @property
+    def frames(self) -> int:
+        return sum(self.counts.values())
+
+
+def read_coverage(path) -> Coverage:
+    """The pose sources of one clip from its pose summary file."""
+    data = load_json(path, "pose summary file")
+    if not isinstance(data, dict):
+        raise InputError(path, "pose summary must be a JSON object")
+    clip_uid = data.get("clip_uid")
+    if not isinstance(clip_uid, str):
+        raise InputError(path, "missing field clip_uid (a string)")
+    per_frame = data.get("source")
+    if per_frame is not None:
+        if not isinstance(per_frame, list) or not all(isinstance(s, str) for s in per_frame):
+            raise InputError(path, "source must be a list of strings, one per frame")
+    posed = data.get("posed")
+    if posed is not None:
+        if not isinstance(posed, dict):
+            raise InputError(path, "posed must be an object {source: frame count}")
+        for k, v in posed.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise InputError(path, f"posed.{k} must be a non-negative integer, got {v!r}")
+        counts = dict(posed)
+    elif per_frame is not None:
+        counts = {s: per_frame.count(s) for s in dict.fromkeys(per_frame)}
+    else:
+        raise InputError(path, "neither posed (counts by source) nor source (per frame) is given")
+    if per_frame is not None and len(per_frame) != sum(counts.values()):
+        raise InputError(path, f"source lists {len(per_frame)} frames but posed counts "
+                               f"{sum(counts.values())}")
+    # Known sources first, in a fixed order; any other name the merge stage adds comes after.
+    ordered = {s: int(counts.get(s, 0)) for s in SOURCES}
+    ordered.update({s: int(n) for s, n in sorted(counts.items()) if s not in SOURCES})
+    return Coverage(clip_uid, ordered, per_frame)
+
+
+def plot_coverage(coverages: list[Coverage], out) -> None:
+    """Left: share of frames by pose source per clip. Right: the source of every frame."""
+    if not coverages:
+        raise ValueError("no clips to plot")
+    sources = list(dict.fromkeys(s for c in coverages for s in c.counts))
+    colours = {s: SOURCE_COLOURS.get(s, "#8c564b") for s in sources}
+    n = len(coverages)
+    strips = any(c.per_frame is not None for c in coverages)
+    fig = new_figure(12 if strips else 7.5, 2.0 + 0.42 * n)
+    axes = fig.subplots(1, 2, width_ratios=(1, 1.6)) if strips else [fig.subplots()]
+    ax = axes[0]
+    y = np.arange(n)
+    left = np.zeros(n)
+    for s in sources:
+        share = np.array([100.0 * c.counts.get(s, 0) / max(c.frames, 1) for c in coverages])
+        ax.barh(y, share, left=left, color=colours[s], label=SOURCE_LABELS.get(s, s), height=0.7)
+        left += share
+    for i, c in enumerate(coverages):
+        posed = c.frames - c.counts.get("none", 0)
+        ax.text(101, i, f"{posed}/{c.frames}", va="center", fontsize=8)
+    ax.set_yticks(y, [c.clip_uid for c in coverages], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 118)
+    ax.set_xticks([0, 25, 50, 75, 100])
+    ax.set_xlabel("frames (%)   [posed/total]")
+    ax.set_title("Pose coverage by source")
+    fig.legend(loc="outside lower center", ncol=len(sources), fontsize=8, frameon=False)
+    if strips:
+        _plot_strips(axes[1], coverages, sources, colours)
+    save_png(fig, out)
+
+
+def _plot_strips(ax, coverages: list[Coverage], sources: list[str], colours: dict) -> None:
+    index = {s: i for i, s in enumerate(sources)}
+    longest = max(len(c.per_frame or []) for c in coverages)
+    grid = np.full((len(coverages), max(longest, 1)), np.nan)
+    for row, c in enumerate(coverages):
+        for i, s in enumerate(c.per_frame or []):
+            grid[row, i] = index[s]
+    cmap = ListedColormap([colours[s] for s in sources]).with_extremes(bad="white")
+    ax.imshow(np.ma.masked_invalid(grid), aspect="auto", interpolation="nearest", cmap=cmap,
+              vmin=-0.5, vmax=len(sources) - 0.5, extent=(-0.5, grid.shape[1] - 0.5,
+                                                          len(coverages) - 0.5, -0.5))
+    ax.hlines(np.arange(len(coverages) - 1) + 0.5, -0.5, grid.shape[1] - 0.5, color="white", lw=3)
+    ax.set_yticks(np.arange(len(coverages)), [])
+    ax.set_xlabel("clip frame (5 fps)")
+    ax.set_title("Pose source of every frame")
+
+
+def main(summaries, out) -> None:
+    """Stage: one coverage chart over the pose summaries of all clips."""
+    paths = [summaries] if isinstance(summaries, str) else list(summaries)
+    coverages = [read_coverage(p) for p in paths]
+    plot_coverage(coverages, out)
+    log.info("pose coverage of %d clips -> %s", len(coverages), out)
