@@ -39,6 +39,8 @@ rule pose_register:
         stage="vq3d.pose.register:main",
         scan_dir=clip_scan_dir,
         conf=config["pose"],
+    group:
+        "clip_cpu"
     log:
         str(LOGS / "pose_register" / "{clip}.log"),
     benchmark:
@@ -66,6 +68,8 @@ rule pose_pnp:
         scan_dir=clip_scan_dir,
         scan_uid=scan_uid,
         conf=config["pose"],
+    group:
+        "clip_cpu"
     log:
         str(LOGS / "pose_pnp" / "{clip}.log"),
     benchmark:
@@ -96,6 +100,8 @@ if not PRECOMPUTED_POSES:
             stage="vq3d.pose.merge:main",
             clip_uid="{clip}",
             conf=config["pose"],
+        group:
+            "clip_cpu"
         log:
             str(LOGS / "pose_merge" / "{clip}.log"),
         benchmark:

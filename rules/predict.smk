@@ -17,6 +17,8 @@ rule predict:
         clip_uid="{clip}",
         scan_uid=scan_uid,
         conf=config["predict"],
+    group:
+        "clip_cpu"
     log:
         str(LOGS / "predict" / "{clip}.log"),
     benchmark:

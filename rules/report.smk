@@ -51,6 +51,8 @@ rule report_trajectory:
     params:
         stage="vq3d.report.trajectory:main",
         clip_uid="{clip}",
+    group:
+        "clip_cpu"
     log:
         str(LOGS / "report" / "trajectory" / "{clip}.log"),
     benchmark:
@@ -82,6 +84,8 @@ rule report_detections:
     params:
         stage="vq3d.report.detections:main",
         clip_uid="{clip}",
+    group:
+        "clip_cpu"
     log:
         str(LOGS / "report" / "detections" / "{clip}.log"),
     benchmark:

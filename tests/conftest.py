@@ -16,6 +16,6 @@ def anchors() -> Path:
     return ANCHORS
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
