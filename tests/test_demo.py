@@ -1,6 +1,7 @@
 """The whole workflow on a tiny synthetic dataset: runs end to end, resumes, recomputes nothing."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -45,10 +46,17 @@ def test_rerun_has_nothing_to_do_and_resumes_only_what_is_missing(repo, finished
     dry = snakemake(repo, finished_run, "-n")
     assert dry.returncode == 0
     assert "Nothing to be done" in dry.stdout + dry.stderr
-    # Lose one clip's prediction: only it and what depends on it are redone.
-    (finished_run / "results" / "predict" / "synthclip-3-00-01.json").unlink()
+    # A run that died after one clip's posing: that clip's prediction and everything after it are
+    # missing. Only those are redone, nothing upstream of them.
+    results = finished_run / "results"
+    for lost in ["predict/synthclip-3-00-01.json", "submission.json", "metrics.json", "per_query.csv"]:
+        (results / lost).unlink()
     dry = snakemake(repo, finished_run, "-n")
     out = dry.stdout
-    assert "predict" in out and "synthclip-3-00-01" in out
-    for upstream in ("rule frames", "rule pose_sfm", "rule detect", "rule synth"):
-        assert upstream not in out, upstream
+    table = out.split("Job stats:")[1].split("total")[0]
+    counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    assert counts["predict"] == 1 and counts["submission"] == counts["evaluate"] == 1, counts
+    for upstream in ("synth", "frames", "detect", "pose_sfm", "pose_pnp", "pose_merge"):
+        assert upstream not in counts, (upstream, counts)
+    assert "wildcards: clip=synthclip-3-00-01" in out
+    assert "wildcards: clip=synthclip-3-00-00" not in out  # the other clip is complete
