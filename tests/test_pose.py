@@ -203,3 +203,40 @@ def test_end_to_end_sfm_register_pnp_merge(mini_clip, tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert sum(summary["posed"].values()) == 30
     assert summary["posed"]["sfm"] > 0
+
+
+def test_pose_schema_checks_sfm_speed_keys():
+    from vq3d.config import ConfigError, validate_config
+    conf = validate_config({})["pose"]
+    assert conf["sfm_mapper"] == "incremental" and conf["sift_first_octave"] == 0
+    for bad in ({"sfm_mapper": "hierarchical"}, {"sift_first_octave": -2}, {"sfm_quadratic_overlap": "yes"}):
+        with pytest.raises(ConfigError):
+            validate_config({"pose": bad})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mapper", ["global", "incremental"])
+def test_sfm_mappers_recover_trajectory_up_to_similarity(mini_clip, tmp_path, mapper):
+    """Each mapper choice (with the fast SIFT first octave) registers the clip in one model whose
+    camera centres match the ground truth up to a similarity, with fixed known intrinsics."""
+    from vq3d.pose import sfm
+    clip, info = mini_clip
+    conf = {"min_sfm_images": 5, "sfm_mapper": mapper, "sift_first_octave": 0}
+    sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out_dir=tmp_path / "sfm",
+             scan_uid=info["scan_uid"], conf=conf)
+    rec = pycolmap.Reconstruction(tmp_path / "sfm" / "models" / "0")
+    assert rec.num_reg_images() >= 27
+    fisheye = json.loads((clip / "intrinsics.json").read_text())[info["scan_uid"]]
+    (params,) = fisheye.values()
+    np.testing.assert_allclose(next(iter(rec.cameras.values())).params,
+                               [params[k] for k in ("f", "cx", "cy", "k1", "k2")], rtol=1e-9)
+    gt = np.load(clip / "gt_cam_from_world.npy")
+    frames = [(int(rec.image(i).name[6:13]), rec.image(i).cam_from_world()) for i in rec.reg_image_ids()]
+    est = np.stack([geometry.centre(p) for _, p in frames])
+    truth = np.stack([geometry.centre(geometry.rigid(gt[f])) for f, _ in frames])
+    sim = geometry.umeyama(est, truth)
+    err = np.linalg.norm(geometry.apply_sim3(sim, est) - truth, axis=1)
+    assert np.median(err) < 0.03
+    with pytest.raises(ValueError, match="sfm_mapper"):
+        sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json",
+                 out_dir=tmp_path / "bad", scan_uid=info["scan_uid"], conf={"sfm_mapper": "nope"})

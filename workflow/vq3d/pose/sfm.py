@@ -9,7 +9,11 @@ Output folder (`out_dir`):
 Matching: sequential (each frame with the next `sfm_overlap`, quadratic overlap) plus loop
 closure among keyframes (every `sfm_keyframe_stride`-th frame matched exhaustively to the other
 keyframes), because egocentric clips revisit places and pure sequential matching drifts. No vocab
-tree is needed. Intrinsics stay fixed: they are the scan's calibrated RADIAL_FISHEYE."""
+tree is needed. Intrinsics stay fixed: they are the scan's calibrated RADIAL_FISHEYE.
+
+Speed knobs (pose config): `sift_first_octave` (0: SIFT on the ≤ `sift_max_side` image itself,
+not COLMAP's 2× upsampled one), `sfm_overlap` / `sfm_quadratic_overlap` / `sfm_keyframe_stride`
+(matching pairs), `sfm_mapper` (`incremental` or `global`, measured in docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from ..atomic import atomic_dir
 from . import colmap_io
 
 log = logging.getLogger(__name__)
+
+MAPPERS = ("incremental", "global")
 
 
 def keyframe_pairs(names: list[str], stride: int, overlap: int) -> list[tuple[str, str]]:
@@ -48,20 +54,51 @@ def mapper_options(conf: dict, num_images: int) -> pycolmap.IncrementalPipelineO
     return opts
 
 
+def global_options(conf: dict, known_camera: bool) -> pycolmap.GlobalPipelineOptions:
+    opts = pycolmap.GlobalPipelineOptions()
+    opts.min_model_size = max(3, int(conf.get("min_sfm_images", 5)))
+    opts.random_seed = int(conf.get("seed", 0))
+    opts.num_threads = int(conf.get("threads", -1))
+    ba = opts.mapper.bundle_adjustment
+    ba.refine_focal_length = not known_camera
+    ba.refine_principal_point = False
+    ba.refine_extra_params = not known_camera
+    return opts
+
+
+def extract(database: Path, image_dir: Path, names: list[str], camera: pycolmap.Camera | None,
+            conf: dict) -> None:
+    """SIFT of the clip frames, one shared camera (the known fisheye when given). SIFT's first
+    octave is `sift_first_octave` (COLMAP's default −1 doubles the image first: 4× the pixels
+    for small-scale features the ≤ 1024 px frames do not need)."""
+    reader = pycolmap.ImageReaderOptions()
+    if camera is not None:
+        reader.camera_model = camera.model.name
+        reader.camera_params = ",".join(f"{v:.10g}" for v in camera.params)
+    else:
+        reader.camera_model = "SIMPLE_RADIAL"
+    opts = colmap_io.extraction_options(conf)
+    opts.sift.first_octave = int(conf.get("sift_first_octave", 0))
+    opts.num_threads = int(conf.get("threads", -1))
+    pycolmap.extract_features(database, image_dir, image_names=names,
+                              camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
+                              extraction_options=opts, device=colmap_io.device())
+
+
 def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, work: Path,
             conf: dict) -> tuple[dict[int, pycolmap.Reconstruction], dict]:
-    """Features, matches and incremental mapping of `names` into `work` (database.db, models/)."""
+    """Features, matches and mapping of `names` into `work` (database.db, models/)."""
     database = work / "database.db"
     seconds = {}
     t0 = time.perf_counter()
-    colmap_io.extract(database, image_dir, names, conf, camera=camera)
+    extract(database, image_dir, names, camera, conf)
     seconds["features"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     overlap = int(conf.get("sfm_overlap", 10))
     pairing = pycolmap.SequentialPairingOptions()
     pairing.overlap = overlap
-    pairing.quadratic_overlap = True
+    pairing.quadratic_overlap = bool(conf.get("sfm_quadratic_overlap", True))
     matching = pycolmap.FeatureMatchingOptions()
     matching.use_gpu = pycolmap.has_cuda
     pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
@@ -75,11 +112,17 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
     t0 = time.perf_counter()
     models_dir = work / "models"
     models_dir.mkdir()
-    opts = mapper_options(conf, len(names))
-    if camera is None:  # unknown calibration (the real renders benchmark): refine focal only
-        opts.ba_refine_focal_length = True
-        opts.mapper.abs_pose_refine_focal_length = True
-    recs = pycolmap.incremental_mapping(database, image_dir, models_dir, opts)
+    mapper = conf.get("sfm_mapper", "incremental")
+    if mapper == "global":
+        recs = pycolmap.global_mapping(database, image_dir, models_dir, global_options(conf, camera is not None))
+    elif mapper == "incremental":
+        opts = mapper_options(conf, len(names))
+        if camera is None:  # unknown calibration (the real renders benchmark): refine focal only
+            opts.ba_refine_focal_length = True
+            opts.mapper.abs_pose_refine_focal_length = True
+        recs = pycolmap.incremental_mapping(database, image_dir, models_dir, opts)
+    else:
+        raise ValueError(f"pose.sfm_mapper must be 'incremental' or 'global', got {mapper!r}")
     seconds["mapping"] = time.perf_counter() - t0
     # Renumber largest first so models/0 is the main one.
     ordered = sorted(recs.values(), key=lambda r: r.num_reg_images(), reverse=True)
@@ -99,6 +142,8 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
 
 
 def main(frames_dir, intrinsics, out_dir, scan_uid, conf):
+    if conf.get("sfm_mapper", "incremental") not in MAPPERS:
+        raise ValueError(f"pose.sfm_mapper must be one of {MAPPERS}, got {conf['sfm_mapper']!r}")
     names = colmap_io.list_frames(frames_dir)
     width, height = colmap_io.image_size(Path(frames_dir) / names[0])
     params = colmap_io.read_fisheye(intrinsics, scan_uid, width, height)
