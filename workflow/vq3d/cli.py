@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
+import os
 import sys
 
-from .errors import InputError
-from .ids import UnsafeIdError
-from .stage_runner import setup_logging
+from .stage_runner import expected_failure, setup_logging
 
-# subcommand -> (module providing add_arguments(parser) and run(args), one-line help)
+# subcommand -> (module providing add_arguments(parser) and run(args), one-line help); a stage
+# module without them gets one --option per parameter of its main() (add_signature_arguments)
 SUBCOMMANDS = {
     "synth": ("vq3d.synth.generate", "generate the synthetic egocentric benchmark"),
     "download": ("vq3d.download", "fetch Ego4D clips/videos/annotations with the ego4d CLI"),
@@ -29,6 +30,50 @@ SUBCOMMANDS = {
     "status": ("vq3d.slurm.status", "per clip: which stages are done, running, failed, missing"),
     "launch": ("vq3d.slurm.launch", "run the Snakemake controller as a self-resubmitting Slurm job"),
 }
+
+
+# Config section a stage's `conf` comes from, for stages whose options are read from main()'s
+# signature (modules without add_arguments/run of their own).
+CONF_SECTION = {"vq3d.pose": "pose", "vq3d.predict": "predict", "vq3d.detect": "detect",
+                "vq3d.frames": "frames"}
+# Keyword arguments that only declare a Snakemake dependency: not options.
+_SNAKEMAKE_ONLY = {"scans"}
+
+
+def _section(module_name: str) -> str:
+    return next((sec for prefix, sec in CONF_SECTION.items()
+                 if module_name == prefix or module_name.startswith(prefix + ".")), "")
+
+
+def add_signature_arguments(parser: argparse.ArgumentParser, func, section: str) -> None:
+    """One --option per parameter of the stage function `func` (the rule's input, output and
+    param names); `conf` becomes --config, whose `section` is used (defaults: the schema's)."""
+    for name, param in inspect.signature(func).parameters.items():
+        if name in _SNAKEMAKE_ONLY:
+            continue
+        if name == "conf":
+            parser.add_argument("--config", metavar="CONFIG_YAML",
+                                help=f"config file whose '{section}' section is used "
+                                     "(default: the schema's defaults)")
+            continue
+        required = param.default is inspect.Parameter.empty
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, required=required,
+                            metavar=name.upper(), default=None if required else param.default)
+
+
+def signature_runner(func, section: str):
+    def run(args: argparse.Namespace) -> int:
+        from .config import load_config
+
+        kwargs = {}
+        for name in inspect.signature(func).parameters:
+            if name == "conf":
+                kwargs["conf"] = load_config(args.config)[section]
+            elif name not in _SNAKEMAKE_ONLY:
+                kwargs[name] = getattr(args, name)
+        func(**kwargs)
+        return 0
+    return run
 
 
 def _load(module_name: str):
@@ -52,8 +97,12 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
             module = _load(module_name)
             if module is None:
                 parser.error(f"the '{name}' stage is not available in this installation")
-            module.add_arguments(sp)
-            sp.set_defaults(_run=module.run)
+            if hasattr(module, "add_arguments"):
+                module.add_arguments(sp)
+                sp.set_defaults(_run=module.run)
+            else:
+                add_signature_arguments(sp, module.main, _section(module_name))
+                sp.set_defaults(_run=signature_runner(module.main, _section(module_name)))
     return parser
 
 
@@ -63,9 +112,26 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(level=10 if args.verbose else 20)
     try:
         return args._run(args) or 0
-    except (InputError, UnsafeIdError) as exc:
-        print(f"vq3d {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        # Bad input, a missing file the user named, a failed download: one line. A bug: the
+        # traceback, as Python prints it.
+        known = expected_failure(exc, _given_paths(args))
+        if known is None:
+            raise
+        kind, message = known
+        prefix = "" if kind == "bad input" else f"{kind}: "
+        print(f"vq3d {args.command}: error: {prefix}{message}", file=sys.stderr)
         return 1
+
+
+def _given_paths(args: argparse.Namespace) -> list[str]:
+    """Every string or path the user gave as an option value (inputs and outputs alike)."""
+    out = []
+    for value in vars(args).values():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, os.PathLike)) and str(v):
+                out.append(v)
+    return out
 
 
 if __name__ == "__main__":

@@ -3,16 +3,16 @@
 Both dataset kinds are described the same way, so every later stage runs one code path:
 `dataset_files(config)` gives the annotation/query/mapping/intrinsics files, the videos and scans
 folders; `clip_refs(config)` lists the clips (uid, video, scan) with every id validated before any
-job is built from it."""
+job is built from it, and (ego4d) every clip checked to have a query and to be in the query file."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
+from .formats._common import as_list, field, load_json
 from .ids import check_id, check_scan_id
 from .synth import layout
 
@@ -65,31 +65,61 @@ def clip_refs(config: dict) -> list[ClipRef]:
     """The clips of the configured dataset and split, ids validated, in a stable order."""
     if config["dataset"]["kind"] == "synth":
         return [ClipRef(c.clip_uid, c.video_uid, c.scan_uid) for c in layout.clips(config["synth"])]
-    return read_vq3d_clip_refs(dataset_files(config)["annotations"])
+    files = dataset_files(config)
+    refs = read_vq3d_clip_refs(files["annotations"])
+    if files["queries"] is not None and Path(files["queries"]).is_file():
+        check_clips_in_queries(refs, files["queries"], files["annotations"])
+    return refs
+
+
+def check_clips_in_queries(refs: list[ClipRef], queries, annotations) -> None:
+    """Every clip of the annotation file must be in the query file (its timing and visual crops
+    are there): checked before any job is built, not hours later in the clip's frames job."""
+    from .formats.queries import read_queries
+
+    clips = read_queries(queries).clips
+    missing = [r.clip_uid for r in refs if r.clip_uid not in clips]
+    if missing:
+        hint = (" (are the two files of different splits?)" if len(missing) == len(refs) else "")
+        raise InputError(queries, f"{len(missing)} of the {len(refs)} clips of {annotations} are not "
+                                  f"in this query file, e.g. {missing[0]}{hint}")
 
 
 def read_vq3d_clip_refs(path: str | os.PathLike) -> list[ClipRef]:
-    """Clip/video/scan uids of a VQ3D annotation file (val annotations or test template)."""
+    """Clip/video/scan uids of a VQ3D annotation file (val annotations or test template).
+
+    Every id is validated and every clip must hold at least one query set: a clip whose
+    annotations are all empty would cost hours of frames, detection and posing for nothing."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, "VQ3D annotation file does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
-        raise InputError(path, "expected a VQ3D annotation file with a top-level 'videos' list")
+    data = load_json(path, "VQ3D annotation file")
+    if not isinstance(data, dict):
+        raise InputError(path, "VQ3D annotation file must be a JSON object with 'videos'")
     refs: dict[str, ClipRef] = {}
-    for vi, video in enumerate(data["videos"]):
-        where = f"{path} videos[{vi}]"
-        video_uid = check_id(video.get("video_uid"), what="video_uid", source=where)
-        scan = video.get("scan_uid")
-        if scan is None:
-            raise InputError(path, f"videos[{vi}] ({video_uid}) has no 'scan_uid'")
-        scan_uid = check_scan_id(scan, source=where)
-        for ci, clip in enumerate(video.get("clips") or []):
-            clip_uid = check_id(clip.get("clip_uid"), what="clip_uid", source=f"{where}.clips[{ci}]")
-            refs.setdefault(clip_uid, ClipRef(clip_uid, video_uid, scan_uid))
+    no_query: list[str] = []
+    for vi, video in enumerate(as_list(path, data, "videos", "")):
+        vw = f"videos[{vi}]"
+        if not isinstance(video, dict):
+            raise InputError(path, f"{vw} must be an object, got {type(video).__name__}")
+        # Unsafe ids raise UnsafeIdError (naming the file and the place), as everywhere ids are read.
+        video_uid = check_id(field(path, video, "video_uid", str, vw), what="video_uid",
+                             source=f"{path} {vw}")
+        if video.get("scan_uid") is None:
+            raise InputError(path, f"{vw} ({video_uid}) has no 'scan_uid'")
+        scan = check_scan_id(field(path, video, "scan_uid", str, vw), source=f"{path} {vw}")
+        for ci, clip in enumerate(as_list(path, video, "clips", vw)):
+            cw = f"{vw}.clips[{ci}]"
+            if not isinstance(clip, dict):
+                raise InputError(path, f"{cw} must be an object, got {type(clip).__name__}")
+            clip_uid = check_id(field(path, clip, "clip_uid", str, cw), what="clip_uid",
+                                source=f"{path} {cw}")
+            anns = as_list(path, clip, "annotations", cw, optional=True) or []
+            if not any(isinstance(a, dict) and a.get("query_sets") for a in anns):
+                no_query.append(f"{cw} (clip {clip_uid})")
+            refs.setdefault(clip_uid, ClipRef(clip_uid, video_uid, scan))
     if not refs:
         raise InputError(path, "no clips found under 'videos[].clips[]'")
+    if no_query:
+        more = f" and {len(no_query) - 1} more" if len(no_query) > 1 else ""
+        raise InputError(path, f"{no_query[0]}{more} has no query (no annotation has a query "
+                               "set): remove the clip or add its queries")
     return list(refs.values())

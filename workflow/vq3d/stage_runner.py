@@ -1,11 +1,18 @@
 """Runs one stage function for a Snakemake rule: named inputs, outputs and params become keyword
-arguments, the rule's log file receives the stage's logging, and a bad-input error becomes one
-clear line (and a failed job) rather than a traceback."""
+arguments, the rule's log file receives the stage's logging, and an expected failure becomes one
+clear line (and a failed job) rather than a traceback.
+
+Expected failures (`expected_failure`): bad input (InputError, UnsafeIdError, ConfigError), an
+input file or folder that does not exist, is of the wrong kind or cannot be read (an OSError
+naming a path under one of the stage's inputs or params), a download that failed (DownloadError) and ffmpeg refusing a file
+(FFmpegError). Anything else is a bug: it is logged with its full traceback, into the rule's log
+as well as stderr, so it stays debuggable from the log alone."""
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 from .errors import InputError
@@ -22,20 +29,82 @@ def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> Non
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def call_stage(target: str, kwargs: dict):
-    """Call 'package.module:function' with kwargs; InputError/UnsafeIdError exit with one line."""
+def one_line(text: str) -> str:
+    """A possibly multi-line message on one line ("head: a; b" for "head:\\n  a\\n  b")."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return lines[0] + " " + "; ".join(lines[1:])
+    return "; ".join(lines)
+
+
+def _paths(values) -> list[str]:
+    """Absolute forms of every path-like value (str, PathLike, or lists of them)."""
+    out = []
+    for v in values:
+        if isinstance(v, (list, tuple)):
+            out += _paths(v)
+        elif isinstance(v, (str, os.PathLike)) and str(v):
+            out.append(os.path.abspath(os.fspath(v)))
+    return out
+
+
+def _under(filename, roots: list[str]) -> bool:
+    if not filename:
+        return False
+    f = os.path.abspath(os.fsdecode(filename))
+    return any(f == r or f.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def expected_failure(exc: BaseException, input_paths=()) -> tuple[str, str] | None:
+    """(kind, one-line message) when `exc` is an expected failure, None when it is a bug.
+
+    A FileNotFoundError counts only when the missing file is (under) one of `input_paths`: a
+    missing file the code itself should have made is a bug and keeps its traceback."""
+    from .config import ConfigError
+    from .download import DownloadError
+    from .video.ffmpeg import FFmpegError
+
+    if isinstance(exc, (InputError, UnsafeIdError, ConfigError)):
+        return "bad input", one_line(str(exc))
+    if isinstance(exc, FileNotFoundError) and _under(exc.filename, _paths(input_paths)):
+        return "bad input", f"{exc.filename}: does not exist"
+    if isinstance(exc, IsADirectoryError) and _under(exc.filename, _paths(input_paths)):
+        return "bad input", f"{exc.filename}: is a folder, expected a file"
+    if isinstance(exc, NotADirectoryError) and _under(exc.filename, _paths(input_paths)):
+        return "bad input", f"{exc.filename}: is a file, expected a folder"
+    if isinstance(exc, PermissionError) and _under(exc.filename, _paths(input_paths)):
+        return "bad input", f"{exc.filename}: permission denied"
+    if isinstance(exc, DownloadError):
+        return "download failed", one_line(str(exc))
+    if isinstance(exc, FFmpegError):
+        return "ffmpeg failed", one_line(str(exc))
+    return None
+
+
+def call_stage(target: str, kwargs: dict, inputs=None):
+    """Call 'package.module:function' with kwargs. An expected failure (see module doc) is logged
+    as one line and exits 1; a bug is logged with its traceback and exits 1. `inputs`: the
+    values that name input files or folders (default: every keyword argument)."""
     module_name, func_name = target.split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     try:
         return func(**kwargs)
-    except (InputError, UnsafeIdError) as exc:
-        log.error("bad input: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - reported, then the job fails either way
+        known = expected_failure(exc, (kwargs if inputs is None else inputs).values())
+        if known is None:
+            log.exception("%s failed with an unexpected error (a bug: please report it with this "
+                          "log)", target)
+        else:
+            log.error("%s: %s", *known)
         sys.exit(1)
 
 
 def run_from_snakemake(smk) -> None:
     setup_logging(smk.log[0] if len(smk.log) else None)
+    inputs = {**dict(smk.input.items()), **dict(smk.params.items())}
     kwargs = {**dict(smk.input.items()), **dict(smk.output.items()), **dict(smk.params.items())}
     target = kwargs.pop("stage")
+    inputs.pop("stage", None)
     log.info("rule %s: %s(%s)", smk.rule, target, ", ".join(sorted(kwargs)))
-    call_stage(target, kwargs)
+    call_stage(target, kwargs, inputs={k: v for k, v in inputs.items() if k != "conf"})
+

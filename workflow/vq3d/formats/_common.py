@@ -25,8 +25,14 @@ def load_json(path: str | os.PathLike, what: str):
             return json.load(fh)
     except FileNotFoundError:
         raise InputError(path, f"{what} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(path, f"is a folder; expected the {what} (a JSON file)") from None
+    except PermissionError:
+        raise InputError(path, f"{what} cannot be read: permission denied") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"{what} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(path, f"{what} is nested too deeply to be read") from None
 
 
 def dump_json(path: str | os.PathLike, obj) -> None:

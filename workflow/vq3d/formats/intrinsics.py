@@ -52,11 +52,19 @@ def resolution_key(width: int, height: int) -> str:
     return f"('{int(width)}', '{int(height)}')"
 
 
+class IntrinsicsTable(dict):
+    """{scan_uid: {(w, h): Fisheye}} that remembers the file it was read from, so that `lookup`
+    names that file in its errors even when the caller does not pass `source`."""
+
+    source: str | None = None
+
+
 def read_intrinsics(path: str | os.PathLike) -> dict[str, dict[tuple[int, int], Fisheye]]:
     raw = load_json(path, WHAT)
     if not isinstance(raw, dict):
         raise InputError(path, f"{WHAT} must be an object keyed by scan_uid")
-    out: dict[str, dict[tuple[int, int], Fisheye]] = {}
+    out = IntrinsicsTable()
+    out.source = str(path)
     for scan, per_res in raw.items():
         scan_uid(path, scan, "top-level key")
         if not isinstance(per_res, dict) or not per_res:
@@ -86,9 +94,11 @@ def write_intrinsics(path: str | os.PathLike, intr: dict[str, dict[tuple[int, in
 
 
 def lookup(intr: dict[str, dict[tuple[int, int], Fisheye]], scan_uid: str, width: int, height: int,
-           *, source: str | os.PathLike = "intrinsics") -> Fisheye:
+           *, source: str | os.PathLike | None = None) -> Fisheye:
     """Intrinsics of `scan_uid` for frames of width×height. An exact resolution wins; otherwise a
-    native resolution with the same aspect ratio is scaled (frames extracted at reduced size)."""
+    native resolution with the same aspect ratio is scaled (frames extracted at reduced size).
+    Errors name `source`, by default the file `intr` was read from."""
+    source = source or getattr(intr, "source", None) or "intrinsics"
     if scan_uid not in intr:
         raise InputError(source, f"no intrinsics for scan_uid {scan_uid!r} (have: {sorted(intr)})")
     per_res = intr[scan_uid]

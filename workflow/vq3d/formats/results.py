@@ -64,10 +64,14 @@ class Prediction:
 
 
 def _pose4(path, value, where) -> np.ndarray:
-    arr = np.asarray(value, dtype=float) if isinstance(value, list) else None
-    if arr is not None and arr.shape == (3, 4):
-        arr = np.vstack([arr, [0, 0, 0, 1]])
-    return vector(path, value if arr is None else arr, where, shape=(4, 4))
+    """A 4×4 pose (a 3×4 gets the row [0, 0, 0, 1])."""
+    arr = vector(path, value, where, shape=np.shape(value) if _is_3x4(value) else (4, 4))
+    return np.vstack([arr, [0, 0, 0, 1]]) if arr.shape == (3, 4) else arr
+
+
+def _is_3x4(value) -> bool:
+    return (isinstance(value, list) and len(value) == 3
+            and all(isinstance(r, list) and len(r) == 4 for r in value))
 
 
 def read_results(path: str | os.PathLike, *, world_frame: str | None = None) -> dict[Key, Prediction]:

@@ -30,12 +30,16 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_dir
+from ..errors import InputError
+from ..progress import Progress
+from ..video.ffmpeg import FFmpegError
 from . import layout
 from .annotate import annotation_3d, box_entry, choose_query, mp_to_annotation, object_boxes
 from .camera import fisheye_for
@@ -60,11 +64,13 @@ def _conf(conf: dict | None) -> dict:
     c = {**DEFAULTS, **(conf or {})}
     unknown = set(c) - set(DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown synth option(s): {', '.join(sorted(unknown))}")
-    if c["width"] % 2 or c["height"] % 2:
-        raise ValueError(f"synth width/height must be even for H.264 yuv420p, got {c['width']}×{c['height']}")
+        raise InputError("synth", f"unknown option(s) {', '.join(sorted(unknown))}; allowed: "
+                                  f"{', '.join(DEFAULTS)}")
+    for key in ("width", "height"):
+        if c[key] % 2:
+            raise InputError(f"synth.{key}", f"must be even for H.264 yuv420p, got {c[key]}")
     if c["source_fps"] % CLIP_FPS:
-        raise ValueError(f"synth source_fps must be a multiple of {CLIP_FPS}, got {c['source_fps']}")
+        raise InputError("synth.source_fps", f"must be a multiple of {CLIP_FPS}, got {c['source_fps']}")
     return c
 
 
@@ -82,16 +88,25 @@ class _Encoder:
         cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
                "-r", str(fps), "-i", "-", "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
                "-pix_fmt", "yuv420p", "-threads", "1", str(path)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError:
+            raise FFmpegError(cmd, 127, "ffmpeg is not installed or not on the PATH "
+                                        "(apt-get install ffmpeg, or run with --use-conda)") from None
+        self.cmd = cmd
 
     def write(self, frame: np.ndarray) -> None:
-        self.proc.stdin.write(frame.tobytes())
+        try:
+            self.proc.stdin.write(frame.tobytes())
+        except BrokenPipeError:  # ffmpeg exited: report why
+            err = self.proc.stderr.read().decode(errors="replace")
+            raise FFmpegError(self.cmd, self.proc.wait(), f"writing {self.path}: {err.strip()}") from None
 
     def close(self) -> None:
         self.proc.stdin.close()
         err = self.proc.stderr.read().decode(errors="replace")
         if self.proc.wait() != 0:
-            raise RuntimeError(f"ffmpeg failed writing {self.path}: {err.strip()}")
+            raise FFmpegError(self.cmd, self.proc.returncode, f"writing {self.path}: {err.strip()}")
 
     def kill(self) -> None:
         self.proc.kill()
@@ -122,6 +137,7 @@ def _render_scene(args) -> dict:
     noise_bank = [nrng.normal(0, NOISE_SIGMA, (H, W, 3)).astype(np.float32) for _ in range(7)]
     exposure = 1 + EXPOSURE_SWING * np.sin(np.arange(len(poses)) / fps * 2 * np.pi / nrng.uniform(6, 12) + nrng.uniform(0, 6))
     enc = _Encoder(root / layout.FILES["videos"] / f"{video_uid}.mp4", W, H, fps)
+    progress = Progress(log, "rendered", len(poses), unit="frames", prefix=f"scene {scene_idx}")
     try:
         for k, pose in enumerate(poses):
             img, ids = renderer.render(pose)
@@ -130,11 +146,16 @@ def _render_scene(args) -> dict:
             if k in clip_frames:
                 c, _ = clip_frames[k]
                 boxes[c].append(object_boxes(ids, scene.objects, cam, pose))
+            progress.set(k + 1)
         enc.close()
     except BaseException:
         enc.kill()
         raise
+    progress.done()
+    t0 = time.monotonic()
     write_scan(scene, scan_uid, root / layout.FILES["scans"] / scan_uid, rng(5), W, H)
+    log.info("scene %d: scan %s written (reference and geo renders) in %.1f s", scene_idx, scan_uid,
+             time.monotonic() - t0)
     # Per clip: ground truth files and the chosen queries.
     clips = []
     qrng = rng(6)

@@ -12,8 +12,9 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
+
+from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -80,29 +81,30 @@ class FFmpegError(RuntimeError):
         super().__init__(f"ffmpeg exited with {returncode}: {tail}")
 
 
-def run_ffmpeg(args: list[str], *, total_frames: int | None = None, what: str = "frames",
-               log_every_s: float = 10.0) -> str:
-    """Run `ffmpeg <args>` with -progress on stdout; log 'frames done / total' every few seconds.
+def run_ffmpeg(args: list[str], *, total_frames: int | None = None, what: str = "",
+               log_every_s: float | None = None) -> str:
+    """Run `ffmpeg <args>` with -progress on stdout; log "<what>: frames <done>/<total>" every
+    `log_every_s` seconds (default: vq3d.progress.interval(), 10 s) and once at the end.
 
     Returns ffmpeg's stderr (warnings/errors only); raises FFmpegError on a non-zero exit."""
     cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-v", "error", "-nostats",
            "-progress", "pipe:1", *args]
     log.debug("running %s", " ".join(cmd))
+    progress = Progress(log, "frames", total_frames, prefix=what, every_s=log_every_s)
     # stderr goes to a file: reading two pipes from one thread can deadlock.
     with tempfile.TemporaryFile(mode="w+") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
-        last_log = time.monotonic()
-        done = 0
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        except FileNotFoundError:
+            raise FFmpegError(cmd, 127, "ffmpeg is not installed or not on the PATH "
+                                        "(apt-get install ffmpeg, or run with --use-conda)") from None
         try:
             for line in proc.stdout:
                 key, _, value = line.strip().partition("=")
                 if key == "frame" and value.isdigit():
-                    done = int(value)
-                elif key == "progress":
-                    now = time.monotonic()
-                    if value == "end" or now - last_log >= log_every_s:
-                        last_log = now
-                        log.info("%s: %d / %s", what, done, total_frames if total_frames else "?")
+                    progress.set(int(value))
+                elif key == "progress" and value == "end":
+                    progress.done()
             proc.wait()
         except BaseException:
             proc.kill()

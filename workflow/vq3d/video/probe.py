@@ -51,6 +51,8 @@ def _float(value) -> float | None:
 
 def probe(path: str | Path) -> VideoInfo:
     path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "is a folder, expected a video file")
     if not path.is_file():
         raise InputError(path, "video file does not exist")
     if path.stat().st_size == 0:
@@ -60,11 +62,20 @@ def probe(path: str | Path) -> VideoInfo:
            "stream=codec_name,width,height,avg_frame_rate,r_frame_rate,duration,start_time"
            ":format=duration,start_time",
            str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except FileNotFoundError:
+        from .ffmpeg import FFmpegError
+        raise FFmpegError(cmd, 127, "ffprobe is not installed or not on the PATH "
+                                    "(apt-get install ffmpeg, or run with --use-conda)") from None
     if proc.returncode != 0:
         why = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        why = why.replace(f"{path}: ", "")  # ffprobe repeats the file name
         raise InputError(path, f"not a readable video, truncated or corrupt (ffprobe: {why})")
-    data = json.loads(proc.stdout or "{}")
+    try:
+        data = json.loads(proc.stdout or "{}")
+    except json.JSONDecodeError:
+        raise InputError(path, "not a readable video (ffprobe printed no stream description)") from None
     streams = data.get("streams") or []
     if not streams:
         raise InputError(path, "has no video stream")
