@@ -3,6 +3,7 @@ scene, EgoLoc's aggregation modes, and the frame conventions against EgoLoc's re
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 from pathlib import Path
@@ -162,7 +163,8 @@ def write_sfm(path: Path, poses: dict, obj, walls, sfm_from_scan=(0.37, 0.3, [0.
     rec.write(path / "models" / "0")
 
 
-def write_inputs(tmp: Path, poses: dict, peaks: list[tuple[int, tuple, float]], pose_query=True):
+def write_inputs(tmp: Path, poses: dict, peaks: list[tuple[int, tuple, float]], pose_query=True,
+                 crop_box=(2, (1, 1, 11, 11))):
     good = [False] * N_FRAMES
     mats = [np.zeros((3, 4)).tolist()] * N_FRAMES
     for f, P in poses.items():
@@ -171,7 +173,8 @@ def write_inputs(tmp: Path, poses: dict, peaks: list[tuple[int, tuple, float]], 
     (tmp / "poses.json").write_text(json.dumps({CLIP: {"good_poses": good, "camera_poses": mats}}))
     (tmp / "intr.json").write_text(json.dumps({SCAN: {"('1440', '1080')": {
         "f": CAM.f, "cx": CAM.cx, "cy": CAM.cy, "k1": CAM.k1, "k2": CAM.k2}}}))
-    crop = {"frame_number": 2, "x": 1, "y": 1, "width": 10, "height": 10,
+    cf, (cx1, cy1, cx2, cy2) = crop_box
+    crop = {"frame_number": cf, "x": cx1, "y": cy1, "width": cx2 - cx1, "height": cy2 - cy1,
             "original_width": W, "original_height": H}
     qsets = {"1": {"query_frame": QUERY_FRAME, "visual_crop": crop},
              "2": {"query_frame": QUERY_FRAME, "visual_crop": crop}}
@@ -185,6 +188,9 @@ def write_inputs(tmp: Path, poses: dict, peaks: list[tuple[int, tuple, float]], 
 
 
 def run_predict(tmp: Path, depth: str, aggregation="mf_median", **conf):
+    # The scene's boxes are loose (80 px around a 4 cm sphere whose every point SfM "sees"): no
+    # surface-to-centre correction unless a test asks for it.
+    conf = {"sfm_surface_offset": 0.0, **conf}
     main(tmp / "det.json", tmp / "poses.json", tmp / "sfm", tmp / "queries.json", tmp / "intr.json",
          tmp / "pred.json", CLIP, SCAN, {"depth": depth, "aggregation": aggregation, **conf},
          frames_dir=tmp / "frames")
@@ -244,8 +250,97 @@ def test_triangulation_exact_and_rejects_outlier(synth):
     write_inputs(tmp, poses, [(f, box_of(poses[f]), 0.9) for f in PEAK_FRAMES[:2]])
     assert np.linalg.norm(run_predict(tmp, "triangulate")[(0, "1")].pred_3d_vec_world - CENTRE) < 1e-4
     write_inputs(tmp, poses, [(PEAK_FRAMES[0], box_of(poses[PEAK_FRAMES[0]]), 0.9)])
-    q = run_predict(tmp, "triangulate")[(0, "1")]
+    q = run_predict(tmp, "triangulate", fallback=False)[(0, "1")]
     assert q.pred_3d_vec_world is None and "needs 2" in q.reason
+
+
+def test_fallbacks_lift_what_the_depth_source_cannot(synth):
+    """predict.fallback: the other geometric source on the same peaks, then the visual crop."""
+    tmp, poses = synth
+    f0 = PEAK_FRAMES[0]
+    # One peak cannot be triangulated; its SfM depth can.
+    write_inputs(tmp, poses, [(f0, box_of(poses[f0]), 0.9)])
+    q = run_predict(tmp, "triangulate")[(0, "1")]
+    assert q.reason is None and np.linalg.norm(q.pred_3d_vec_world - CENTRE) < 0.05
+    assert [p.point is not None for p in q.peaks] == [True]
+    # SfM depth refused for every peak (too few points asked for): the peaks are triangulated.
+    write_inputs(tmp, poses, [(f, box_of(poses[f]), 0.9) for f in PEAK_FRAMES])
+    q = run_predict(tmp, "sfm", min_points=1000)[(0, "1")]
+    assert q.reason is None and np.linalg.norm(q.pred_3d_vec_world - CENTRE) < 1e-3
+    q = run_predict(tmp, "sfm", min_points=1000, fallback=False)[(0, "1")]
+    assert q.pred_3d_vec_world is None and "need 1000" in q.reason
+    # No detection peak at all: the visual crop, a box of the object in a posed frame, is lifted.
+    f1 = PEAK_FRAMES[1]
+    write_inputs(tmp, poses, [], crop_box=(f1, box_of(poses[f1])))
+    q = run_predict(tmp, "sfm")[(0, "1")]
+    assert q.reason is None and np.linalg.norm(q.pred_3d_vec_world - CENTRE) < 0.05
+    np.testing.assert_allclose(q.pred_3d_vec_query_frame, to_camera(poses[QUERY_FRAME],
+                                                                    q.pred_3d_vec_world)[0])
+    assert run_predict(tmp, "sfm", fallback=False)[(0, "1")].reason == "no detection peak"
+    # ... and with triangulation and one peak, the crop's view is triangulated with the peak's
+    # when the crop has no SfM depth either.
+    write_inputs(tmp, poses, [(f0, box_of(poses[f0]), 0.9)], crop_box=(f1, box_of(poses[f1])))
+    q = run_predict(tmp, "triangulate", min_points=1000)[(0, "1")]
+    assert q.reason is None and np.linalg.norm(q.pred_3d_vec_world - CENTRE) < 1e-3
+    # A crop in a frame without a pose is no help.
+    write_inputs(tmp, poses, [], crop_box=(2, box_of(poses[f1])))
+    assert run_predict(tmp, "sfm")[(0, "1")].reason == "no detection peak"
+
+
+def test_undistort_false_reproduces_the_pinhole_lift(synth):
+    """predict.undistort: false back-projects as the research code did (k1, k2 ignored): the
+    same SfM depth, a pinhole ray; measurably off on this strong fisheye."""
+    tmp, poses = synth
+    f = PEAK_FRAMES[1]
+    write_inputs(tmp, poses, [(f, box_of(poses[f]), 0.9)])
+    good = run_predict(tmp, "sfm")[(0, "1")].peaks[0]
+    pin = run_predict(tmp, "sfm", undistort=False)[(0, "1")].peaks[0]
+    assert pin.depth == pytest.approx(good.depth)
+    P = poses[f]
+    u, v = np.mean(np.reshape(box_of(P), (2, 2)), axis=0)
+    p_cam = np.array([(u - CAM.cx) / CAM.f, (v - CAM.cy) / CAM.f, 1.0]) * pin.depth
+    np.testing.assert_allclose(pin.point, P[:, :3].T @ (p_cam - P[:, 3]), atol=1e-4)  # file rounding
+    assert np.linalg.norm(good.point - CENTRE) < 0.05 < np.linalg.norm(pin.point - CENTRE)
+    pc = camera.pinhole(CAM)
+    np.testing.assert_allclose(camera.project(pc, [p_cam]), [[u, v]], atol=1e-9)
+
+
+def test_sfm_surface_offset_reaches_the_centre_of_a_box(tmp_path):
+    """SfM sees only an object's front faces; the annotation is its centre. A 30 cm cube seen
+    obliquely, a tight box: the surface depth falls short of the centre along the ray, and the
+    default offset (half the object's half-size seen in the box) brings it much closer."""
+    poses, _, _ = scene()
+    f = PEAK_FRAMES[1]
+    P = poses[f]
+    C = -P[:, :3].T @ P[:, 3]
+    a = 0.3
+    g = np.linspace(-a / 2, a / 2, 9)
+    uu, vv = (m.ravel() for m in np.meshgrid(g, g))
+    faces = []
+    for axis in range(3):
+        for sign in (-1, 1):
+            n = np.zeros(3)
+            n[axis] = sign
+            if n @ (C - (CENTRE + n * a / 2)) <= 0:
+                continue  # faces turned away are not seen
+            pts = np.zeros((len(uu), 3))
+            pts[:, axis] = sign * a / 2
+            pts[:, [k for k in range(3) if k != axis]] = np.column_stack([uu, vv])
+            faces.append(CENTRE + pts)
+    surface = np.vstack(faces)
+    corners = CENTRE + a / 2 * np.array(list(itertools.product((-1, 1), repeat=3)))
+    px = colmap_cam(CAM).img_from_cam(to_camera(P, corners))
+    box = (*px.min(axis=0), *px.max(axis=0))
+    write_sfm(tmp_path / "sfm", poses, surface, np.zeros((0, 3)))
+    write_inputs(tmp_path, poses, [(f, box, 0.9)])
+    ray = CENTRE - C
+    ray /= np.linalg.norm(ray)
+    surface_pt = run_predict(tmp_path, "sfm")[(0, "1")].pred_3d_vec_world
+    centre_pt = run_predict(tmp_path, "sfm", sfm_surface_offset=0.5)[(0, "1")].pred_3d_vec_world
+    short = (CENTRE - surface_pt) @ ray
+    assert short > 0.05  # the surface is in front of the centre ...
+    err = np.linalg.norm(centre_pt - CENTRE)
+    assert err < 0.04 and err < 0.5 * np.linalg.norm(surface_pt - CENTRE), (err, short)
 
 
 def test_triangulation_needs_parallax():

@@ -40,6 +40,7 @@ def _explain(error: jsonschema.ValidationError, source: str) -> str:
         "minimum": lambda: f"a number >= {error.validator_value}",
         "maximum": lambda: f"a number <= {error.validator_value}",
         "exclusiveMinimum": lambda: f"a number > {error.validator_value}",
+        "multipleOf": lambda: f"a multiple of {error.validator_value}",
     }.get(error.validator, lambda: error.message)()
     return f"config key {key!r}{where}: got {error.instance!r}, expected {expected}"
 

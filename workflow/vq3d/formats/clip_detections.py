@@ -33,7 +33,6 @@ query whose peaks came precomputed may have an empty `frames` list.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from pathlib import Path
 
 from ..atomic import write_json
 from ..errors import InputError
+from ._common import load_json
 
 FORMAT = "vq3d.clip_detections"
 VERSION = 1
@@ -194,10 +194,4 @@ def from_json(data, path: str | os.PathLike = "<memory>") -> ClipDetections:
 
 def read_clip_detections(path: str | os.PathLike) -> ClipDetections:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, "clip detections file does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from None
-    return from_json(data, path)
+    return from_json(load_json(path, "clip detections file"), path)

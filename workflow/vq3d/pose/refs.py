@@ -47,13 +47,21 @@ class RefView:
 
 
 def read_camera(path, cam: dict, where: str) -> pycolmap.Camera:
+    model = field(path, cam, "model", str, where)
+    # pycolmap answers an unknown model with an opaque allocation error: name the choices here.
+    if model not in pycolmap.CameraModelId.__members__:
+        raise InputError(path, f"{where}.model {model!r} is not a COLMAP camera model "
+                               f"(e.g. PINHOLE, RADIAL_FISHEYE)")
+    params = field(path, cam, "params", list, where)
     try:
-        return pycolmap.Camera(model=field(path, cam, "model", str, where),
-                               width=field(path, cam, "width", int, where),
-                               height=field(path, cam, "height", int, where),
-                               params=np.asarray(field(path, cam, "params", list, where), float))
-    except (ValueError, TypeError) as exc:
+        camera = pycolmap.Camera(model=model, width=field(path, cam, "width", int, where),
+                                 height=field(path, cam, "height", int, where),
+                                 params=np.asarray(params, float))
+    except (ValueError, TypeError, RuntimeError) as exc:
         raise InputError(path, f"{where} is not a valid COLMAP camera: {exc}") from None
+    if not camera.verify_params():
+        raise InputError(path, f"{where}: {len(params)} params do not fit camera model {model}")
+    return camera
 
 
 def load_refs(scan_dir) -> list[RefView]:
@@ -76,7 +84,11 @@ def load_refs(scan_dir) -> list[RefView]:
         if depth.shape != (camera.height, camera.width):
             raise InputError(depth_path, f"depth is {depth.shape}, the reference camera is "
                                          f"{camera.height}x{camera.width}")
-        views.append(RefView(name, image, depth, camera, geometry.rigid(m)))
+        try:
+            cam_from_world = geometry.rigid(m)
+        except ValueError as exc:
+            raise InputError(path, f"{where}.cam_from_world: {exc}") from None
+        views.append(RefView(name, image, depth, camera, cam_from_world))
     if not views:
         raise InputError(path, "no reference views")
     return views

@@ -60,6 +60,8 @@ def render_camera(scan_dir) -> pycolmap.Camera | None:
     if not path.is_file():
         return None
     data = load_json(path, "scan description")
+    if not isinstance(data, dict):
+        raise InputError(path, "scan description must be an object")
     if data.get("camera") is None:
         return None
     return read_camera(path, field(path, data, "camera", dict, ""), "camera")

@@ -26,6 +26,7 @@ import pycolmap
 
 from ..atomic import atomic_dir
 from . import colmap_io
+from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,10 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
     database = work / "database.db"
     seconds = {}
     t0 = time.perf_counter()
+    log.info("SfM: extracting SIFT of %d frames", len(names))
     extract(database, image_dir, names, camera, conf)
     seconds["features"] = time.perf_counter() - t0
+    log.info("SfM: features in %.1f s; matching", seconds["features"])
 
     t0 = time.perf_counter()
     overlap = int(conf.get("sfm_overlap", 10))
@@ -114,13 +117,17 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
     models_dir.mkdir()
     mapper = conf.get("sfm_mapper", "incremental")
     if mapper == "global":
+        log.info("SfM: global mapping of %d images", len(names))
         recs = pycolmap.global_mapping(database, image_dir, models_dir, global_options(conf, camera is not None))
     elif mapper == "incremental":
         opts = mapper_options(conf, len(names))
         if camera is None:  # unknown calibration (the real renders benchmark): refine focal only
             opts.ba_refine_focal_length = True
             opts.mapper.abs_pose_refine_focal_length = True
-        recs = pycolmap.incremental_mapping(database, image_dir, models_dir, opts)
+        registered = Progress(log, "SfM:", len(names), unit="images registered")
+        recs = pycolmap.incremental_mapping(database, image_dir, models_dir, opts,
+                                            next_image_callback=registered.update)
+        registered.done()
     else:
         raise ValueError(f"pose.sfm_mapper must be 'incremental' or 'global', got {mapper!r}")
     seconds["mapping"] = time.perf_counter() - t0

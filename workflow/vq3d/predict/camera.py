@@ -11,6 +11,8 @@ corners from a detector are used as they are. `cam` is anything with attributes 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 _EPS = 1e-12
@@ -23,10 +25,26 @@ def _theta_d(theta: np.ndarray, k1: float, k2: float) -> np.ndarray:
     return theta * (1.0 + k1 * t2 + k2 * t2 * t2)
 
 
+@dataclass(frozen=True)
+class Pinhole:
+    """The research code's reading of a calibration: f, cx, cy of a pinhole, k1 and k2 ignored.
+    Only for reproducing it (`predict.undistort: false`); `pinhole(cam)` builds one."""
+
+    f: float
+    cx: float
+    cy: float
+
+
+def pinhole(cam) -> Pinhole:
+    return Pinhole(float(cam.f), float(cam.cx), float(cam.cy))
+
+
 def project(cam, points_cam) -> np.ndarray:
     """Camera-frame points (N, 3) (z > 0) → distorted pixels (N, 2)."""
     p = np.atleast_2d(np.asarray(points_cam, dtype=float))
     u, v = p[:, 0] / p[:, 2], p[:, 1] / p[:, 2]
+    if isinstance(cam, Pinhole):
+        return np.stack([cam.f * u + cam.cx, cam.f * v + cam.cy], axis=1)
     r = np.hypot(u, v)
     safe = np.where(r > _EPS, r, 1.0)
     # Near the axis θ_d / r → 1, the limit COLMAP uses too.
@@ -41,6 +59,8 @@ def undistort_normalized(cam, pixels, *, iterations: int = 50, tol: float = 1e-1
     invertible (θ_d beyond its maximum for negative k's, or θ past the horizon) the result is NaN."""
     px = np.atleast_2d(np.asarray(pixels, dtype=float))
     ud, vd = (px[:, 0] - cam.cx) / cam.f, (px[:, 1] - cam.cy) / cam.f
+    if isinstance(cam, Pinhole):
+        return np.stack([ud, vd], axis=1)
     rd = np.hypot(ud, vd)
     k1, k2 = cam.k1, cam.k2
     theta = rd.copy()

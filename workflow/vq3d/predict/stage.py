@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,11 +21,12 @@ from ..formats.poses import ClipPoses, read_poses
 from ..formats.queries import read_queries
 from ..errors import InputError
 from . import aggregate as agg
+from .camera import pinhole
 from .lift import Lifted, MonoDepth, PosedPeak, SfmDepth, Triangulation, to_camera
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"depth": "sfm", "aggregation": "mf_median"}
+DEFAULTS = {"depth": "sfm", "aggregation": "mf_geomedian", "fallback": True, "undistort": True}
 
 
 def _to_4x4(cam_from_world: np.ndarray) -> np.ndarray:
@@ -53,11 +55,15 @@ def posed_peaks(qdet, poses: ClipPoses) -> tuple[list[PosedPeak], list[PeakPredi
 
 
 class _Lifter:
-    """The configured depth source, built once per clip (the SfM models are read once)."""
+    """The configured depth source, built once per clip (the SfM models are read once), and the
+    fallbacks (`conf["fallback"]`): the other geometric source (sfm <-> triangulate) on the same
+    peaks, then the query's visual crop."""
 
     def __init__(self, conf: dict, sfm_dir, poses: ClipPoses | None, frames_dir):
         self.kind = conf["depth"]
         self.conf = conf
+        self.fallback = bool(conf.get("fallback", True))
+        self._sfm_args = (sfm_dir, poses)
         self.sfm = self.tri = self.mono = None
         if self.kind == "sfm" and poses is not None:
             self.sfm = SfmDepth(sfm_dir, poses.cam_from_world, poses.good, conf)
@@ -68,6 +74,17 @@ class _Lifter:
         elif self.kind not in ("sfm", "triangulate", "mono"):
             raise InputError("config predict.depth", f"unknown depth source {self.kind!r}")
 
+    def _get_sfm(self) -> SfmDepth | None:
+        sfm_dir, poses = self._sfm_args
+        if self.sfm is None and poses is not None and sfm_dir is not None:
+            self.sfm = SfmDepth(sfm_dir, poses.cam_from_world, poses.good, self.conf)
+        return self.sfm
+
+    def _get_tri(self) -> Triangulation:
+        if self.tri is None:
+            self.tri = Triangulation(self.conf)
+        return self.tri
+
     def lift(self, cam, peaks: list[PosedPeak], image_size) -> list[Lifted]:
         if self.kind == "sfm":
             return self.sfm.lift(cam, peaks, image_size)
@@ -75,10 +92,45 @@ class _Lifter:
             return self.tri.lift(cam, peaks)
         return self.mono.lift(cam, peaks, image_size)
 
+    def lift_other(self, cam, peaks: list[PosedPeak], image_size) -> tuple[list[Lifted], str | None]:
+        """The other geometric source on the same peaks: (lifted, its name), or ([], None)."""
+        if not self.fallback or not peaks:
+            return [], None
+        if self.kind != "triangulate" and len(peaks) >= 2:
+            return self._get_tri().lift(cam, peaks), "triangulate"
+        if self.kind != "sfm" and self._get_sfm() is not None:
+            return self.sfm.lift(cam, peaks, image_size), "sfm"
+        return [], None
+
+    def lift_crop(self, cam, crop: PosedPeak, peaks: list[PosedPeak], image_size) -> Lifted | None:
+        """The visual crop (a box of the object given with the query, in a posed frame): its SfM
+        depth, else the triangulation of its box centre with the peaks' box centres."""
+        if not self.fallback:
+            return None
+        sfm = self._get_sfm()
+        if sfm is not None:
+            lifted = sfm.lift(cam, [crop], image_size)[0]
+            if lifted.point_world is not None:
+                return lifted
+        if peaks:
+            lifted = self._get_tri().lift(cam, [crop] + list(peaks))[0]
+            if lifted.point_world is not None:
+                return lifted
+        return None
+
+
+@dataclass
+class CropBox:
+    """A query's visual crop in original-frame pixels."""
+
+    frame: int
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+
 
 def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: _Lifter,
-                  conf: dict) -> QueryPrediction:
-    """Prediction for one query from its detections `qdet`."""
+                  conf: dict, crop: CropBox | None = None) -> QueryPrediction:
+    """Prediction for one query from its detections `qdet`; `crop`, the query's visual crop, is
+    the last resort when no peak can be lifted (conf["fallback"])."""
     qp = QueryPrediction(qdet.annotation_index, qdet.query_set, query_frame)
     if poses is None or not (0 <= query_frame < len(poses)) or not poses.good[query_frame]:
         pose_q, pose_reason = None, ("clip has no poses" if poses is None else
@@ -90,23 +142,38 @@ def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: 
     if poses is None:
         qp.reason = "clip has no poses"
         return qp
-    if not qdet.peaks:
-        qp.reason = "no detection peak"
-        return qp
     usable, dropped = posed_peaks(qdet, poses)
     qp.peaks = list(dropped)
-    if not usable:
-        qp.reason = "no peak frame has a pose"
-        return qp
-    lifted = lifter.lift(cam, usable, qdet.image_size)
+    lifted = lifter.lift(cam, usable, qdet.image_size) if usable else []
     qp.peaks += [PeakPrediction(l.peak.frame, l.peak.box, l.peak.score, l.point_world, l.depth,
                                 l.reason) for l in lifted]
     qp.peaks.sort(key=lambda p: p.frame)
     good = [l for l in lifted if l.point_world is not None]
     if not good:
-        reasons = sorted({l.reason for l in lifted})
-        qp.reason = "no peak could be lifted: " + "; ".join(reasons)
-        return qp
+        if not qdet.peaks:
+            reason = "no detection peak"
+        elif not usable:
+            reason = "no peak frame has a pose"
+        else:
+            reason = "no peak could be lifted: " + "; ".join(sorted({l.reason for l in lifted}))
+        other, name = lifter.lift_other(cam, usable, qdet.image_size)
+        good = [l for l in other if l.point_world is not None]
+        if good:
+            log.info("query %s: %s; %d peak(s) lifted by %s instead", qdet.key, reason, len(good), name)
+            by_frame = {l.peak.frame: l for l in good}
+            qp.peaks = [PeakPrediction(p.frame, p.box, p.score, by_frame[p.frame].point_world,
+                                       by_frame[p.frame].depth) if p.frame in by_frame else p
+                        for p in qp.peaks]
+        if not good and crop is not None and 0 <= crop.frame < len(poses) and poses.good[crop.frame]:
+            crop_peak = PosedPeak(crop.frame, crop.box, 1.0, poses.cam_from_world[crop.frame])
+            lifted_crop = lifter.lift_crop(cam, crop_peak, usable, qdet.image_size)
+            if lifted_crop is not None:
+                log.info("query %s: %s; the visual crop (frame %d) is lifted instead", qdet.key,
+                         reason, crop.frame)
+                good = [lifted_crop]
+        if not good:
+            qp.reason = reason
+            return qp
     point = agg.aggregate([l.point_world for l in good], [l.peak.score for l in good],
                           [l.peak.frame for l in good], conf["aggregation"], conf)
     qp.pred_3d_vec_world = point
@@ -136,6 +203,8 @@ def main(detections, poses, sfm_dir, queries, intrinsics, out, clip_uid, scan_ui
 
     result = ClipPredictions(clip_uid, scan_uid, conf["depth"], conf["aggregation"])
     keys = [(q.annotation_index, q.query_set, q.query_frame) for q in clip_queries]
+    crops = {(q.annotation_index, q.query_set): q.visual_crop for q in clip_queries
+             if q.visual_crop is not None}
     known = {(a, s) for a, s, _ in keys}
     # Queries the detector saw but the query file lacks are kept: the detections file is per clip.
     keys += [(q.annotation_index, q.query_set, q.query_frame) for q in det.queries
@@ -149,14 +218,21 @@ def main(detections, poses, sfm_dir, queries, intrinsics, out, clip_uid, scan_ui
                 qp.query_frame_pose = _to_4x4(clip_poses.cam_from_world[query_frame])
         else:
             cam = lookup(intr, scan_uid, *qdet.image_size, source=intrinsics)
-            qp = predict_query(query_frame, qdet, clip_poses, cam, lifter, conf)
+            if not conf.get("undistort", True):
+                cam = pinhole(cam)  # the research code's back-projection, for comparisons only
+            vc = crops.get((ai, qset))
+            crop = None if vc is None else CropBox(int(vc.frame), (
+                float(vc.x), float(vc.y), float(vc.x + vc.width), float(vc.y + vc.height)))
+            qp = predict_query(query_frame, qdet, clip_poses, cam, lifter, conf, crop)
             qp.query_frame = query_frame
         if qp.reason:
             log.info("%s query (%d, %s): no 3D prediction: %s", clip_uid, ai, qset, qp.reason)
         else:
             lifted = sum(p.point is not None for p in qp.peaks)
-            log.info("%s query (%d, %s): %s from %d lifted peak(s) of %d%s", clip_uid, ai, qset,
-                     np.round(qp.pred_3d_vec_world, 3).tolist(), lifted, len(qp.peaks),
+            source = (f"{lifted} lifted peak(s) of {len(qp.peaks)}" if lifted
+                      else "the visual crop (no peak lifted)")
+            log.info("%s query (%d, %s): %s from %s%s", clip_uid, ai, qset,
+                     np.round(qp.pred_3d_vec_world, 3).tolist(), source,
                      "" if qp.query_frame_pose is not None else f"; {qp.query_pose_reason}")
         result.queries.append(qp)
     n_pred = sum(q.pred_3d_vec_world is not None for q in result.queries)
@@ -176,7 +252,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-uid", required=True)
     parser.add_argument("--scan-uid", required=True)
     parser.add_argument("--depth", choices=["sfm", "triangulate", "mono"], default="sfm")
-    parser.add_argument("--aggregation", choices=list(agg.MODES), default="mf_median")
+    parser.add_argument("--aggregation", choices=list(agg.MODES), default="mf_geomedian")
     parser.add_argument("--mono-checkpoint", help="local TorchScript depth model (depth mono)")
     parser.add_argument("--frames-dir", help="the clip's frames (depth mono only)")
 

@@ -1,7 +1,9 @@
 """Weight-free default backend: SIFT keypoints of the visual crop matched to each frame, verified
 geometrically.
 
-Per frame: RootSIFT descriptors (at most `max_keypoints`, frame downscaled to `max_side`) are
+Per frame: RootSIFT descriptors (at most `max_keypoints`, frame downscaled to `max_side`, or
+upsampled to `min_side` when smaller: a 25-pixel object in 192×144 video has almost no keypoints
+at native scale, tests/test_detect.py) are
 matched to each crop's descriptors by a dot-product nearest neighbour with Lowe's ratio test and a
 mutual check; a homography (cv2.USAC_MAGSAC) is fitted, or a 4-DoF similarity when too few matches
 support it; the box is the bounding box of the crop's corners mapped by that transform. Further
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DEFAULTS = {
     "max_side": 960,        # frames are described at most this large (longest side, pixels)
+    "min_side": 640,        # ... and at least this large: smaller videos are upsampled
     "max_keypoints": 2000,  # per frame
     "crop_min_side": 128,   # small crops are upsampled to this short side before SIFT
     "ratio": 0.85,          # Lowe's ratio test on descriptor distances
@@ -76,8 +79,12 @@ class FeaturesBackend:
         """Downscale to max_side; returns the image and its scale (working / decoded)."""
         h, w = img.shape[:2]
         s = min(1.0, self.conf["max_side"] / max(h, w))
+        s = max(s, min(self.conf["min_side"], self.conf["max_side"]) / max(h, w))
         if s < 1.0:
             img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        elif s > 1.0:
+            # Small objects in low-resolution video have too few SIFT keypoints at native scale.
+            img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC)
         return img, s
 
     def describe_frame(self, img: np.ndarray):
