@@ -728,14 +728,10 @@ def test_bad_synth_option_is_one_line(capsys, tmp_path):
 
 
 # ---- mistakes that still leak a library error from files this suite's author could not edit ----
-# (each is xfail(strict): it passes, and must then lose its mark, once the named fix is in)
 
 _VC = queries_doc()["videos"][0]["clips"][0]["annotations"][0]["query_sets"]["1"]["visual_crop"]
 
 
-@pytest.mark.xfail(strict=True, reason="detect/backends/precomputed.py indexes the peak/dump "
-                   "structures without checks (AttributeError/KeyError/TypeError); fix: parse them "
-                   "with vq3d.formats.peaks.read_peaks and formats._common.field (see report)")
 @pytest.mark.parametrize("content", [
     {"results": {"videos": "x"}},
     {"predictions": {"predicted_response_track": [{"bboxes": []}], "visual_crop": [{}]}},
@@ -765,8 +761,6 @@ def test_scan_json_not_an_object_in_pose_register(capsys, tmp_path):
     assert_one_clear_error(rc, err, scan / "scan.json", "must be an object", command="pose-register")
 
 
-@pytest.mark.xfail(strict=True, reason="pose/pnp.py RefIndex: FLANN on an empty descriptor set "
-                   "raises cv2.error when no reference view has a keypoint with depth (see report)")
 def test_featureless_reference_views_in_pose_pnp(capsys, ds, media):
     scan = _scan_with_refs(ds.root, textured=False)
     rc, err = run_cli(capsys, "pose-pnp", "--frames-dir", media.frames, "--intrinsics", ds.intrinsics,

@@ -123,3 +123,11 @@ def correspondences_2d3d(db: pycolmap.Database, query_id: int, recon: pycolmap.R
     xyz = np.array([recon.point3D(pid).xyz for pid in point_of_kp.values()])
     # COLMAP keypoints use the pixel-corner convention (centre of the top-left pixel at 0.5).
     return keypoints[idx].astype(float), xyz
+
+
+def read_model(path) -> pycolmap.Reconstruction:
+    """A saved SfM sub-model; a damaged one is bad input named by its folder, not a pycolmap error."""
+    try:
+        return pycolmap.Reconstruction(str(path))
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(path, f"cannot read the COLMAP sub-model ({exc})") from None

@@ -38,7 +38,7 @@ def load_models(sfm_dir: Path, names: list[str]) -> dict[int, dict[int, pycolmap
     for sub in sorted(models_dir.iterdir()):
         if not (sub.is_dir() and sub.name.isdigit()):
             continue
-        rec = pycolmap.Reconstruction(sub)
+        rec = colmap_io.read_model(sub)
         out[int(sub.name)] = {frame_of[rec.image(i).name]: rec.image(i).cam_from_world()
                               for i in rec.reg_image_ids() if rec.image(i).name in frame_of}
     return out

@@ -18,6 +18,8 @@ import pycolmap
 
 from ..formats.pose_internal import write_pnp
 from . import colmap_io
+from ..errors import InputError
+from ..progress import Progress
 from .refs import RefView, load_refs
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ def detect(detector, gray: np.ndarray, max_side: int) -> tuple[np.ndarray, np.nd
 class RefIndex:
     """Reference keypoints with valid depth, lifted to the scan frame, plus a retrieval index."""
 
-    def __init__(self, refs: list[RefView], detector, max_side: int):
+    def __init__(self, refs: list[RefView], detector, max_side: int, refs_dir=None):
         self.names, self.xyz, self.desc = [], [], []
         for ref in refs:
             xy, desc = detect(detector, ref.gray(), max_side)
@@ -54,6 +56,9 @@ class RefIndex:
         self.owner = np.concatenate([np.full(len(d), i) for i, d in enumerate(self.desc)])
         self.flann = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 32})
         self.all_desc = np.concatenate(self.desc) if self.desc else np.zeros((0, 128), np.float32)
+        if not len(self.all_desc):
+            raise InputError(refs_dir, "no keypoint with valid depth in any reference view "
+                                       "(blank renders or empty depth maps?)")
         self.bf = cv2.BFMatcher(cv2.NORM_L2)
 
     def retrieve(self, desc: np.ndarray, k: int) -> list[int]:
@@ -113,10 +118,11 @@ def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None):
     max_side = int(conf.get("sift_max_side", 1024))
     detector = sift(conf)
     t0 = time.perf_counter()
-    index = RefIndex(load_refs(scan_dir), detector, max_side)
+    index = RefIndex(load_refs(scan_dir), detector, max_side, Path(scan_dir) / "refs")
     log.info("%d reference views, %d lifted keypoints (%.1f s)", len(index.names),
              len(index.all_desc), time.perf_counter() - t0)
     posed, failed = [], []
+    progress = Progress(log, "PnP:", len(names), unit="frames")
     for i, name in enumerate(names):
         gray = cv2.imread(str(Path(frames_dir) / name), cv2.IMREAD_GRAYSCALE)
         if gray is None:
@@ -129,7 +135,6 @@ def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None):
         else:
             posed.append({"frame": i, "cam_from_world": res["cam_from_world"].matrix().tolist(),
                           "inliers": res["inliers"], "matches": res["matches"], "refs": res["refs"]})
-        if (i + 1) % 50 == 0:
-            log.info("PnP: %d/%d frames done, %d posed", i + 1, len(names), len(posed))
+        progress.update(extra=f"{len(posed)} posed")
     log.info("PnP: %d/%d frames posed in %.1f s", len(posed), len(names), time.perf_counter() - t0)
     write_pnp(out, len(names), posed, failed)

@@ -126,7 +126,7 @@ def align_model(k: int, recon, centres_model: dict[str, np.ndarray], inliers_pnp
 
 def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict, work: Path) -> list[dict]:
     models_dir = sfm_dir / "models"
-    recons = {int(p.name): pycolmap.Reconstruction(p) for p in sorted(models_dir.iterdir())
+    recons = {int(p.name): colmap_io.read_model(p) for p in sorted(models_dir.iterdir())
               if p.is_dir() and p.name.isdigit()} if models_dir.is_dir() else {}
     if not recons:
         log.warning("%s holds no sub-model: nothing to register", models_dir)

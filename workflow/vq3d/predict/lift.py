@@ -123,8 +123,7 @@ class SfmDepth:
     """Depth from the clip's SfM sub-models (sfm_dir/models/<k>/) expressed in the scan frame."""
 
     def __init__(self, sfm_dir, cam_from_world: np.ndarray, good: np.ndarray, conf: dict):
-        import pycolmap
-
+        from ..pose.colmap_io import read_model
         from ..pose.geometry import ransac_sim3
 
         self.conf = conf
@@ -137,10 +136,7 @@ class SfmDepth:
         for sub in sorted(models_dir.iterdir(), key=lambda p: (len(p.name), p.name)):
             if not sub.is_dir() or not any((sub / f"cameras.{e}").exists() for e in ("bin", "txt")):
                 continue
-            try:
-                recon = pycolmap.Reconstruction(str(sub))
-            except Exception as exc:  # pycolmap raises plain RuntimeError/ValueError
-                raise InputError(sub, f"cannot read the COLMAP sub-model ({exc})") from None
+            recon = read_model(sub)
             image_of_frame = {}
             for image_id, image in recon.images.items():
                 m = FRAME_RE.search(image.name)

@@ -1,9 +1,9 @@
 """`vq3d launch`: run the Snakemake controller itself as a Slurm job that requeues itself.
 
 A multi-day run outlives any partition's time limit. submitit submits the controller; Slurm sends
-it SIGUSR2 `--signal-delay` seconds before its limit; `Controller.checkpoint` then stops Snakemake
-gracefully (SIGTERM: it scancels its running jobs, whose partial outputs stay marked incomplete)
-and hands submitit the same controller to requeue (`scontrol requeue`, same job id). The next life
+it SIGUSR2 `--signal-delay` seconds before its limit; `Controller.checkpoint` then interrupts
+Snakemake (SIGINT: it scancels its running jobs, whose partial outputs stay marked incomplete; a
+SIGTERM would make it wait for them to finish) and hands submitit the same controller to requeue (`scontrol requeue`, same job id). The next life
 unlocks the directory (a previous life may have died without cleaning up) and reruns
 `snakemake --profile profiles/slurm --rerun-incomplete`, which skips everything finished.
 One launcher per working directory: the unlock assumes no other controller runs there.
@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra snakemake arguments after --, e.g. -- --configfile my.yaml")
 
 
+def _ignore_warning_signal() -> None:
+    """In the Snakemake child: ignore SIGUSR2, the time-limit warning. Slurm sends it to every
+    process of the job step (a new session does not escape it), and its default action would kill
+    Snakemake on the spot, leaving its jobs running; checkpoint() stops it with SIGINT instead."""
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
 class Controller(Checkpointable):
     """The Snakemake controller process; picklable, so submitit can requeue it."""
 
@@ -81,10 +88,11 @@ class Controller(Checkpointable):
             print(f"vq3d launch: cancelled jobs left by a dead controller: {cancelled}", flush=True)
         subprocess.run(["snakemake", "--unlock", *self._extra_args()], cwd=self.workdir, env=env,
                        check=False)
-        # Own session: the time-limit signal Slurm sends to the job step must not reach Snakemake;
-        # it is stopped by checkpoint() instead.
+        # Own session, SIGUSR2 ignored: the time-limit signal Slurm sends to the job step must not
+        # stop Snakemake; checkpoint() does.
+        print(f"vq3d launch: starting {' '.join(self.command)}", flush=True)
         self._proc = subprocess.Popen(self.command, cwd=self.workdir, env=env,
-                                      start_new_session=True)
+                                      start_new_session=True, preexec_fn=_ignore_warning_signal)
         # Poll rather than wait(): wait() holds a lock that would make poll() in checkpoint() (a
         # signal handler running in this same thread) always answer "still running".
         while (code := self._proc.poll()) is None:
@@ -105,7 +113,9 @@ class Controller(Checkpointable):
         proc = self._proc
         if proc is not None and proc.poll() is None:
             print("vq3d launch: time limit near; stopping snakemake to requeue", flush=True)
-            proc.send_signal(signal.SIGTERM)
+            # SIGINT: Snakemake cancels its running Slurm jobs and exits. (SIGTERM means "exit
+            # after the running jobs finish", which the time limit does not leave time for.)
+            proc.send_signal(signal.SIGINT)
             deadline = time.monotonic() + self.stop_timeout
             while proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.5)

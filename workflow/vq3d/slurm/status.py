@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -135,6 +136,63 @@ def collect(workdir: Path, extra: list[str] | None = None) -> dict[str, dict[str
     fill_missing_logs(rows)
     return stage_states(workdir, rows, incomplete_markers(workdir), alive_slurm_jobs(),
                         controller_running(workdir))
+
+
+# A logging record at ERROR level (vq3d's stage runner: "<time> ERROR vq3d: bad input: ...") or
+# the last line of a traceback ("ValueError: ...").
+ERROR_LINE = re.compile(r" (ERROR|CRITICAL) |^\w*(Error|Exception): ")
+SLURM_FAILED = re.compile(r"SLURM-job '(\d+)' failed, SLURM status is: '(\w+)'")
+
+
+def run_failures(logs_dir: Path | str, since: float, snakemake_log=None,
+                 workdir: Path | str = ".") -> list[str]:
+    """What failed in the run that started at `since` (epoch seconds), one line per failure.
+
+    Stage failures come from the rule logs (`<logs_dir>/**.log` written during this run whose
+    text holds an error line: the stage's own one-line reason, e.g. "bad input: <file>: ..."),
+    jobs Slurm ended (OOM, TIMEOUT, CANCELLED, NODE_FAIL) from the plugin's lines in the run's
+    Snakemake log, with the job's Slurm log. Called by the Snakefile's `onerror`, so the end of
+    a failed run names every failure instead of only "Look above for error messages".
+    """
+    workdir = Path(workdir)
+    lines = []
+    for log in sorted(Path(workdir, logs_dir).rglob("*.log")):
+        try:
+            if log.stat().st_mtime < since:
+                continue
+            text = log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        errors = [ln for ln in text if ERROR_LINE.search(ln)]
+        if errors:
+            last = errors[-1]
+            reason = last.split(": ", 1)[-1] if re.search(" (ERROR|CRITICAL) ", last) else last
+            lines.append(f"{log.relative_to(workdir)}: {reason.strip()}")
+    seen = set()
+    # Snakemake passes the run's log file(s): a path or a list of paths.
+    smk_logs = [snakemake_log] if isinstance(snakemake_log, (str, Path)) else list(snakemake_log or [])
+    for smk_log in (Path(p) for p in smk_logs if p and Path(p).is_file()):
+        for match in SLURM_FAILED.finditer(smk_log.read_text(errors="replace")):
+            jobid, state = match.groups()
+            if jobid in seen:
+                continue
+            seen.add(jobid)
+            slurm_log = next((workdir / ".snakemake" / "slurm_logs").rglob(f"{jobid}.log"), None)
+            where = slurm_log.relative_to(workdir) if slurm_log else "no Slurm log found"
+            lines.append(f"Slurm job {jobid} ended {state}: {where}")
+    return lines
+
+
+def print_run_failures(logs_dir: Path | str, since: float, snakemake_log=None,
+                       stream=sys.stderr) -> None:
+    lines = run_failures(logs_dir, since, snakemake_log)
+    if not lines:
+        return
+    print("\nvq3d: failed in this run (the other jobs went on; fix the cause and rerun, finished "
+          "outputs are kept):", file=stream)
+    for line in lines:
+        print(f"  {line}", file=stream)
+    print("  per clip: vq3d status", file=stream)
 
 
 def format_table(states: dict[str, dict[str, dict]]) -> str:

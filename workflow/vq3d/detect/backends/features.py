@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ...formats.clip_detections import ScoredBox
+from ...progress import Progress
 from ..framestore import FrameStore, crop_rect
 from .base import FrameBoxes, QueryJob, scale_box
 
@@ -201,9 +202,12 @@ class FeaturesBackend:
             return fno, dict(zip(active, boxes))
 
         threads = self.conf["threads"] or len(os.sched_getaffinity(0))
+        scored = Progress(log, "scored", stop, unit="frames")
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for fno, per_job in pool.map(work, range(stop)):
                 for i, boxes in per_job.items():
                     results[jobs[i].key].append((fno, boxes))
+                scored.update()
+        scored.done()
         return results
 

@@ -63,6 +63,13 @@ class PrecomputedBackend:
         self.path = str(path)
         self.peaks: dict[tuple[int, str], list[Peak]] = {}
 
+    def _crop_key(self, vc, where: str, query_frame: int | None = None) -> tuple:
+        try:
+            return crop_key(vc, query_frame)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise InputError(self.path, f"{where}.visual_crop: expected "
+                                        "{frame_number, x, y, width, height}") from None
+
     def detect(self, store: FrameStore, jobs: list[QueryJob], top_k: int) -> dict[tuple[int, str], FrameBoxes]:
         data = _load(self.path)
         if isinstance(data, dict) and "dataset_predictions" in data:
@@ -90,7 +97,8 @@ class PrecomputedBackend:
         index = {}
         for i, p in enumerate(preds):
             if isinstance(p, dict) and "visual_crop" in p:
-                index[(p.get("clip_uid"), crop_key(p["visual_crop"], p.get("query_frame")))] = i
+                key = self._crop_key(p["visual_crop"], f"dataset_predictions[{i}]", p.get("query_frame"))
+                index[(p.get("clip_uid"), key)] = i
         out = {}
         for j in jobs:
             i = index.get((j.query.clip_uid, crop_key(j.query.visual_crop, j.query_frame)))
@@ -103,6 +111,9 @@ class PrecomputedBackend:
                                             "be lists of the same length")
             frames: FrameBoxes = []
             for fi, (fb, fs) in enumerate(zip(boxes, scores)):
+                if not isinstance(fb, list) or not isinstance(fs, list) or len(fb) != len(fs):
+                    raise InputError(self.path, f"{where}: top_boxes_per_clip[{fi}] and "
+                                                f"top_scores_per_clip[{fi}] must be lists of the same length")
                 parsed = [_ego_box(self.path, f"{where}.top_boxes_per_clip[{fi}][{bi}]", b)
                           for bi, b in enumerate(fb)]
                 fno = parsed[0][0] if parsed else fi
@@ -118,7 +129,7 @@ class PrecomputedBackend:
         if not isinstance(tracks, list) or not isinstance(crops, list) or len(tracks) != len(crops):
             raise InputError(self.path, "predictions.predicted_response_track and predictions.visual_crop "
                                         "must be parallel lists")
-        index = {crop_key(vc): i for i, vc in enumerate(crops)}
+        index = {self._crop_key(vc, f"predictions.visual_crop[{i}]"): i for i, vc in enumerate(crops)}
         for j in jobs:
             i = index.get(crop_key(j.query.visual_crop))
             if i is not None:
@@ -126,7 +137,12 @@ class PrecomputedBackend:
         return {}
 
     def _from_test_peaks(self, results: dict, jobs: list[QueryJob]):
-        clips = {c.get("clip_uid"): c for v in results.get("videos", []) for c in v.get("clips", [])}
+        videos = results.get("videos", [])
+        if not isinstance(videos, list) or not all(
+                isinstance(v, dict) and isinstance(v.get("clips", []), list)
+                and all(isinstance(c, dict) for c in v.get("clips", [])) for v in videos):
+            raise InputError(self.path, "results.videos must be a list of {video_uid, clips: [...]} objects")
+        clips = {c.get("clip_uid"): c for v in videos for c in v.get("clips", [])}
         for j in jobs:
             clip = clips.get(j.query.clip_uid)
             preds = clip.get("predictions", []) if clip else []
