@@ -21,7 +21,8 @@ from vq3d.formats.clip_predictions import (ClipPredictions, QueryPrediction, rea
 from vq3d.formats.intrinsics import Fisheye
 from vq3d.formats.vq3d_annotations import annotation_to_matterport
 from vq3d.predict import aggregate as agg
-from vq3d.predict import camera, main
+from vq3d import lens as camera
+from vq3d.predict import main
 from vq3d.predict import submission as sub
 from vq3d.predict.lift import PosedPeak, Triangulation, to_camera
 

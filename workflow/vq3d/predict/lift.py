@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from . import camera
+from .. import lens as camera
 
 log = logging.getLogger(__name__)
 

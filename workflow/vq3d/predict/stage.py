@@ -21,7 +21,7 @@ from ..formats.poses import ClipPoses, read_poses
 from ..formats.queries import read_queries
 from ..errors import InputError
 from . import aggregate as agg
-from .camera import pinhole
+from ..lens import pinhole
 from .lift import Lifted, MonoDepth, PosedPeak, SfmDepth, Triangulation, to_camera
 
 log = logging.getLogger(__name__)

@@ -16,43 +16,22 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .. import lens
+from ..formats import intrinsics
 
-@dataclass(frozen=True)
-class Fisheye:
-    width: int
-    height: int
-    f: float
-    cx: float
-    cy: float
-    k1: float
-    k2: float
+
+class Fisheye(intrinsics.Fisheye):
+    """The rendering camera: the RADIAL_FISHEYE calibration the dataset publishes, projected and
+    undistorted with the same lens model (vq3d.lens) the pipeline uses to read it back."""
 
     def as_intrinsics(self) -> dict:
         """The scan_to_intrinsics.json entry for this camera."""
-        return {f"('{self.width}', '{self.height}')": {"f": self.f, "cx": self.cx, "cy": self.cy, "k1": self.k1, "k2": self.k2}}
+        return {intrinsics.resolution_key(self.width, self.height):
+                {"f": self.f, "cx": self.cx, "cy": self.cy, "k1": self.k1, "k2": self.k2}}
 
     def project(self, points_cam: np.ndarray) -> np.ndarray:
         """N×3 camera-frame points (Z > 0) → N×2 distorted pixel coordinates (COLMAP convention)."""
-        p = np.asarray(points_cam, np.float64)
-        xy = p[:, :2] / p[:, 2:3]
-        r = np.linalg.norm(xy, axis=1)
-        theta = np.arctan(r)
-        theta_d = theta * (1 + self.k1 * theta**2 + self.k2 * theta**4)
-        scale = np.where(r > 1e-12, theta_d / np.maximum(r, 1e-12), 1.0)
-        return np.stack([self.f * xy[:, 0] * scale + self.cx, self.f * xy[:, 1] * scale + self.cy], axis=1)
-
-    def undistort_radius(self, theta_d: np.ndarray) -> np.ndarray:
-        """Solve theta (1 + k1 theta^2 + k2 theta^4) = theta_d for theta (Newton; monotonic for
-        the small positive k1, k2 used here), return the pinhole radius tan(theta)."""
-        theta = np.array(theta_d, np.float64)
-        for _ in range(20):
-            t2 = theta * theta
-            g = theta * (1 + self.k1 * t2 + self.k2 * t2 * t2) - theta_d
-            dg = 1 + 3 * self.k1 * t2 + 5 * self.k2 * t2 * t2
-            theta -= g / dg
-        if np.any(theta >= np.pi / 2 - 1e-3):
-            raise ValueError("fisheye field of view reaches 180°: lower k or raise f")
-        return np.tan(theta)
+        return lens.project(self, points_cam)
 
 
 @dataclass(frozen=True)
@@ -84,12 +63,11 @@ def distortion_maps(cam: Fisheye, margin: int = 2) -> tuple[Pinhole, np.ndarray,
     the whole fisheye image, and the cv2.remap maps fisheye pixel → canvas pixel."""
     u = np.arange(cam.width) + 0.5
     v = np.arange(cam.height) + 0.5
-    xd = (u[None, :] - cam.cx) / cam.f
-    yd = (v[:, None] - cam.cy) / cam.f
-    rd = np.sqrt(xd**2 + yd**2)
-    ru = cam.undistort_radius(rd)
-    scale = np.where(rd > 1e-12, ru / np.maximum(rd, 1e-12), 1.0)
-    xu, yu = xd * scale, yd * scale
+    pixels = np.stack(np.broadcast_arrays(u[None, :], v[:, None]), axis=-1).reshape(-1, 2)
+    undistorted = lens.undistort_normalized(cam, pixels)
+    if not np.all(np.isfinite(undistorted)):
+        raise ValueError("fisheye field of view reaches 180°: lower k or raise f")
+    xu, yu = (undistorted[:, i].reshape(cam.height, cam.width) for i in (0, 1))
     half_w = int(np.ceil(np.abs(xu).max() * cam.f)) + margin
     half_h = int(np.ceil(np.abs(yu).max() * cam.f)) + margin
     canvas = Pinhole(2 * half_w, 2 * half_h, cam.f, cam.f, float(half_w), float(half_h))
