@@ -21,6 +21,7 @@ import pycolmap
 from ..errors import InputError
 from ..formats._common import field, load_json
 from ..formats.pose_internal import sim3_to_json, write_registration
+from ..progress import Progress
 from . import colmap_io, geometry
 from .refs import read_camera
 
@@ -135,6 +136,7 @@ def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict
     shutil.copy(sfm_dir / "database.db", database)
     renders = sorted(centres_scan)
     camera = render_camera(geo_dir.parent)
+    log.info("extracting SIFT of %d scan renders", len(renders))
     colmap_io.extract(database, geo_dir, renders, conf, camera=camera)
     ids = colmap_io.image_ids(database)
     n_key = int(conf.get("register_keyframes", 20))
@@ -151,7 +153,9 @@ def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict
             centres_model, inliers = {}, {}
             # image ids in the copied database equal those in the model (same database).
             model_ids = [ids[rec.image(i).name] for i in key_ids[k]]
+            progress = Progress(log, f"sub-model {k}: tried", len(renders), unit="renders")
             for name in renders:
+                progress.update()
                 cam = db.read_camera(db.read_image(ids[name]).camera_id)
                 res = pose_query(db, ids[name], cam, camera is not None, rec, model_ids, conf)
                 if res is not None:
