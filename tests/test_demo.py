@@ -42,6 +42,18 @@ def test_demo_runs_end_to_end_and_scores(finished_run):
 
 
 @pytest.mark.slow
+def test_report_holds_the_figures(repo, finished_run):
+    report = finished_run / "report.html"
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(finished_run),
+           "--configfile", str(finished_run / "config.yaml"), "--report", str(report)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    html = report.read_text()
+    for name in ("pose_coverage.png", "synthclip-3-00-00.png", "metrics.html", "metrics.json"):
+        assert name in html, name
+
+
+@pytest.mark.slow
 def test_rerun_has_nothing_to_do_and_resumes_only_what_is_missing(repo, finished_run):
     dry = snakemake(repo, finished_run, "-n")
     assert dry.returncode == 0
