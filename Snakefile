@@ -3,11 +3,14 @@
 # On a Slurm cluster:      snakemake --profile profiles/slurm
 # Inspect without running: snakemake -n  |  snakemake --rulegraph | dot -Tpng > rulegraph.png
 
+import time
 from pathlib import Path
 
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+RUN_START = time.time()  # logs written after this belong to this run (onerror, below)
 
 
 # The working directory's config.yaml if there is one; --configfile/--config override it, and
@@ -30,3 +33,11 @@ rule all:
     input:
         final_targets(),
     default_target: True
+
+
+# A failed run ends with the list of what failed in it (each rule log with its one-line reason, each
+# job Slurm ended with its Slurm log), not only "Look above for error messages".
+onerror:
+    from vq3d.slurm.status import print_run_failures
+
+    print_run_failures(LOGS, RUN_START - 2, log)

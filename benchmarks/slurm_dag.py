@@ -2,8 +2,9 @@
 
 1. Dry-run DAG construction for N clips of the real workflow (`snakemake -n` on an
    annotation-only ego4d-kind dataset: a synthetic VQ3D annotation file with N clips).
-2. Slurm submissions per clip with the per-clip GPU group on and off, counted from the same
-   dry-run's job list (groups of frames/detect/pose_sfm become one sbatch each; local rules none).
+2. Slurm submissions per clip with the per-clip groups on and off, counted from the same
+   dry-run's job list (each group -- `group:` in rules/*.smk, one clip per group job as in
+   profiles/slurm -- is one sbatch per clip; local rules none).
 
     python benchmarks/slurm_dag.py [--clips 1000]
 """
@@ -19,31 +20,49 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-GROUPED = ("frames", "detect", "pose_sfm")  # group "clip_gpu" in rules/*.smk
+RULE = re.compile(r"^\s*rule (\w+):(.*?)(?=^\s*rule \w+:|\Z)", re.M | re.S)
+
+
+def rule_bodies() -> dict[str, str]:
+    return {name: body for smk in (REPO / "rules").glob("*.smk")
+            for name, body in RULE.findall(smk.read_text())}
 
 
 def local_rules() -> set[str]:
     """Rules run by the controller itself (`localrule: True`, and `all`): never an sbatch."""
-    local = {"all"}
-    for smk in (REPO / "rules").glob("*.smk"):
-        for name, body in re.findall(r"^\s*rule (\w+):(.*?)(?=^\s*rule \w+:|\Z)",
-                                     smk.read_text(), re.M | re.S):
-            if re.search(r"^\s*localrule:\s*True", body, re.M):
-                local.add(name)
-    return local
+    return {"all"} | {name for name, body in rule_bodies().items()
+                      if re.search(r"^\s*localrule:\s*True", body, re.M)}
+
+
+def groups() -> dict[str, str]:
+    """rule -> its `group:` (clip_gpu, clip_cpu)."""
+    out = {}
+    for name, body in rule_bodies().items():
+        match = re.search(r"^\s*group:\s*\n?\s*\"(\w+)\"", body, re.M)
+        if match:
+            out[name] = match.group(1)
+    return out
 
 
 def write_dataset(root: Path, clips: int, clips_per_video: int = 4) -> Path:
-    videos = []
+    """Annotation and query files of `clips` clips (one query set each, enough to build the DAG)."""
+    videos, query_videos = [], []
     for v in range(0, clips, clips_per_video):
+        uids = [f"clip{c:05d}" for c in range(v, min(v + clips_per_video, clips))]
+        video_uid = f"video{v // clips_per_video:05d}"
         videos.append({
-            "video_uid": f"video{v // clips_per_video:05d}",
+            "video_uid": video_uid,
             "scan_uid": f"unict_3dscan_{(v // clips_per_video) % 4 + 1:03d}",
-            "clips": [{"clip_uid": f"clip{c:05d}", "annotations": []}
-                      for c in range(v, min(v + clips_per_video, clips))],
+            "clips": [{"clip_uid": u, "annotations": [{"query_sets": {"1": {}}}]} for u in uids],
         })
+        timing = dict(video_start_sec=0.0, video_end_sec=8.0, clip_fps=5.0, clip_start_sec=0.0,
+                      clip_end_sec=8.0, video_start_frame=0, video_end_frame=240)
+        query_videos.append({"video_uid": video_uid, "clips": [
+            {"clip_uid": u, **timing, "annotations": [{"query_sets": {"1": {"is_valid": False}}}]}
+            for u in uids]})
     (root / "vq3d_val.json").write_text(json.dumps({"videos": videos}))
-    for name in ("queries.json", "mapping.json", "intrinsics.json"):
+    (root / "queries.json").write_text(json.dumps({"videos": query_videos}))
+    for name in ("mapping.json", "intrinsics.json"):
         (root / name).write_text("{}")
     (root / "config.yaml").write_text(
         "dataset: {kind: ego4d, split: val}\n"
@@ -72,7 +91,12 @@ def submissions(counts: dict[str, int], grouped: bool) -> int:
     total = sum(remote.values())
     if grouped:
         # one sbatch per clip for the whole group instead of one per member
-        total -= sum(remote.get(r, 0) for r in GROUPED) - remote.get("frames", 0)
+        members: dict[str, list[int]] = {}
+        for rule, group in groups().items():
+            if rule in remote:
+                members.setdefault(group, []).append(remote[rule])
+        for counts_of_group in members.values():
+            total -= sum(counts_of_group) - max(counts_of_group)
     return total
 
 
@@ -86,6 +110,7 @@ def main() -> None:
     print(f"dry-run DAG, {args.clips} clips: {elapsed:.1f} s  ({cmd})")
     print(f"jobs per rule: {counts}")
     print(f"local rules (no sbatch): {sorted(local_rules())}")
+    print(f"groups: {groups()}")
     for grouped in (True, False):
         n = submissions(counts, grouped)
         print(f"sbatch submissions, grouping {'on' if grouped else 'off'}: {n} "

@@ -84,8 +84,10 @@ rule report_detections:
     params:
         stage="vq3d.report.detections:main",
         clip_uid="{clip}",
+    # It reads only the frames and detect's output: in clip_cpu it would be a connected component
+    # of its own, i.e. a third Slurm job per clip (a group job is one connected subgraph).
     group:
-        "clip_cpu"
+        "clip_gpu"
     log:
         str(LOGS / "report" / "detections" / "{clip}.log"),
     benchmark:

@@ -3,7 +3,9 @@ per-clip group as the real one (so profiles/slurm applies unchanged), seconds in
 
 Each clip's `data/<clip>.txt` is its "video"; a file starting with CORRUPT fails `frames` with a
 clear error. Every output is written partly, then slept on, then completed, so a job killed
-mid-run leaves a half-written file behind for Snakemake to clean up.
+mid-run leaves a half-written file behind for Snakemake to clean up. With a `gate` (a path), every
+`predict` job waits until that file exists: a test holds the run open until it has seen what it
+waits for (a requeued controller), however fast or slow the machine is.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 TINY_SNAKEFILE = r'''
 CLIPS = config["clips"]
 NAP = config.get("nap", 1)
+GATE = config.get("gate")
 
 
 def half_write(path, text):
@@ -96,6 +99,10 @@ rule predict:
         runtime=5,
         mem_mb=500,
     run:
+        if GATE:
+            import os, time
+            while not os.path.exists(GATE):
+                time.sleep(0.5)
         half_write(output[0], "prediction " + wildcards.clip)
 
 
@@ -113,12 +120,13 @@ rule submission:
 
 
 def make_tiny_workflow(root: Path, clips=("c0", "c1", "c2"), nap: float = 1,
-                       corrupt=()) -> Path:
+                       corrupt=(), gate: str | None = None) -> Path:
     """Write the tiny workflow, its config and its inputs under root; return root."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "Snakefile").write_text(TINY_SNAKEFILE)
     clip_list = ", ".join(f'"{c}"' for c in clips)
-    (root / "config.yaml").write_text(f"clips: [{clip_list}]\nnap: {nap}\n")
+    gate_line = f"gate: {gate}\n" if gate else ""
+    (root / "config.yaml").write_text(f"clips: [{clip_list}]\nnap: {nap}\n{gate_line}")
     (root / "data").mkdir(exist_ok=True)
     for clip in clips:
         text = "CORRUPT\n" if clip in corrupt else f"video of {clip}\n"

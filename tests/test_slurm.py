@@ -1,5 +1,6 @@
 """The workflow on a real single-node Slurm cluster started on this machine (vq3d.slurm.localcluster)
-through profiles/slurm, with the tiny stand-in workflow of tests/slurm_fixtures.py.
+through profiles/slurm: fault injection on the tiny stand-in workflow of tests/slurm_fixtures.py
+(seconds per job), and the real Snakefile on a tiny synthetic dataset (two clips).
 
 Skipped where Slurm/munge binaries or root are missing; where they are present the fixture starts
 the cluster itself. Overrides of the profile for the local cluster: partition by $VQ3D_PARTITION,
@@ -9,8 +10,10 @@ first status check after 2 s, 5 s latency wait.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from slurm_fixtures import make_tiny_workflow
 from vq3d.slurm import launch, localcluster, status
@@ -40,8 +44,10 @@ def cluster():
 
 
 def smk(workdir: Path, *args: str, profile: bool = True, timeout: float = 400,
-        **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+        snakefile: Path | None = None, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
     cmd = ["snakemake", "--configfile", "config.yaml", *args]
+    if snakefile:
+        cmd[1:1] = ["-s", str(snakefile)]
     if profile:
         cmd[1:1] = ["--profile", str(PROFILE), *FAST]
     if popen:
@@ -109,29 +115,46 @@ def test_profile_runs_one_gpu_job_per_clip(cluster, tmp_path):
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
 
 
+def completed_clip(workdir: Path, clips) -> str | None:
+    """A clip whose predict job Slurm reports COMPLETED and whose output is finished on disk.
+
+    Complete on disk and unmarked is not enough while the job is still alive: a job cancelled in
+    its last second (after its output and metadata are written, before it exits) has its output
+    deleted by Snakemake's cleanup in the job, so it is redone, by design."""
+    done = {r["comment"].rsplit("_", 1)[-1] for r in jobs_of(workdir, ("COMPLETED",))
+            if r["comment"].startswith("rule_predict_wildcards_")}
+    return next((c for c in clips if c in done and finished(workdir, f"results/predict/{c}.txt")), None)
+
+
+def clip_outputs(workdir: Path, clip: str) -> list[Path]:
+    return [workdir / f"results/{rel}" for rel in
+            (f"frames/{clip}.txt", f"detect/{clip}.txt", f"pose/{clip}/sfm.txt", f"predict/{clip}.txt")]
+
+
 @pytest.mark.slurm
 def test_controller_sigkill_then_rerun_keeps_finished_clips(cluster, tmp_path):
-    wd = make_tiny_workflow(tmp_path / "wf", clips=("c0", "c1", "c2"), nap=6)
+    clips = ("c0", "c1", "c2")
+    wd = make_tiny_workflow(tmp_path / "wf", clips=clips, nap=6)
     proc = smk(wd, popen=True)
     try:
-        # One GPU: clips go one after another, so one finishes while the others still wait.
-        # Finished = complete on disk and seen finished by the controller (no incomplete marker);
-        # a job that ended after the controller's last status check is redone, by design.
-        first = wait_for(lambda: jobs_of(wd) and next(
-            (c for c in ("c0", "c1", "c2") if finished(wd, f"results/predict/{c}.txt")), None),
-            300, "a clip to finish while others run")
+        # One GPU: the clips' group jobs go one after another, so one clip is through while the
+        # others still run or wait.
+        first = wait_for(lambda: jobs_of(wd) and completed_clip(wd, clips), 300,
+                         "a clip to finish while others run")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     # The controller is gone; its Slurm jobs are not. Cancel them as `vq3d launch` does.
     assert launch.cancel_orphans(wd)
-    done = {p: p.stat().st_mtime_ns for p in outputs(wd) if finished(wd, p.relative_to(wd))}
-    assert wd / f"results/predict/{first}.txt" in done
+    done = {p: p.stat().st_mtime_ns for p in clip_outputs(wd, first)}
+    assert all(finished(wd, p.relative_to(wd)) for p in done)
     assert subprocess.run(["snakemake", "--unlock", "--configfile", "config.yaml"], cwd=wd).returncode == 0
     res = smk(wd)
     assert res.returncode == 0, res.stdout + res.stderr
     assert all(complete(p) for p in outputs(wd)), "a half-written output survived the rerun"
+    assert len(outputs(wd)) == 4 * len(clips) + 1
     assert {p: p.stat().st_mtime_ns for p in done} == done, "a finished output was recomputed"
+    assert f"clip={first}" not in res.stdout + res.stderr
     assert "Nothing to be done" in smk(wd, "-n", profile=False).stdout
 
 
@@ -171,18 +194,147 @@ def test_corrupt_clip_fails_alone_and_is_named(cluster, tmp_path):
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_launch_requeues_controller_at_time_limit(cluster, tmp_path):
-    # Lives of ~15-45 s (Slurm checks the signal time every ~30 s) on a run of a few minutes.
-    wd = make_tiny_workflow(tmp_path / "wf", clips=("c0", "c1"), nap=2)
-    res = subprocess.run(
-        [sys.executable, "-m", "vq3d.slurm.launch", "-d", str(wd), "--time", "1",
+    # slurmctld checks signal times on a 30 s tick and sends a signal that falls due before the next
+    # tick at once: with --time 2 and --signal-delay 30, SIGUSR2 reaches each life 60-90 s in, 30 s
+    # or more before the limit. Every predict job waits for a gate file, created once the second
+    # life has started, so the first life cannot finish the run, however fast the machine.
+    wd = make_tiny_workflow(tmp_path / "wf", clips=("c0", "c1"), nap=1, gate="data/gate")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vq3d.slurm.launch", "-d", str(wd), "--time", "2",
          "--signal-delay", "30", "--wait", "--", "--configfile", "config.yaml", *FAST],
-        capture_output=True, text=True, timeout=590)
-    assert res.returncode == 0, res.stdout + res.stderr
-    jobid = re.search(r"submitted as Slurm job (\d+)", res.stdout).group(1)
-    life_log = (wd / ".snakemake" / "launch" / jobid / f"{jobid}_0_log.out").read_text()
-    lives = re.findall(r"controller life (\d+) in job (\d+)", life_log)
-    assert len(lives) >= 2 and {j for _, j in lives} == {jobid}, life_log
-    assert complete(wd / "results/submission.txt")
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    jobid = None
+    try:
+        jobid = wait_for(lambda: next((p.name for p in (wd / ".snakemake" / "launch").glob("*")
+                                       if p.name.isdigit()), None), 60, "the controller job")
+        life_log = wd / ".snakemake" / "launch" / jobid / f"{jobid}_0_log.out"
+        # Open the gate once the second life's Snakemake runs (its orphans cancelled before).
+        wait_for(lambda: life_log.is_file() and "controller life 2" in (t := life_log.read_text())
+                 and t.count("vq3d launch: starting snakemake") >= 2, 300,
+                 "the controller to be requeued")
+        (wd / "data" / "gate").touch()
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            if jobid:
+                subprocess.run(["scancel", jobid], check=False)
+    text = life_log.read_text()
+    assert proc.returncode == 0, out + text
+    assert f"submitted as Slurm job {jobid}" in out
+    lives = re.findall(r"controller life (\d+) in job (\d+)", text)
+    assert len(lives) >= 2 and {j for _, j in lives} == {jobid}, text
+    assert "time limit near; stopping snakemake to requeue" in text and f"Requeued job {jobid}" in text
+    assert "Job completed successfully" in text
+    # The first life's Snakemake was interrupted: it cancelled its own jobs (gated predicts).
+    smk_logs = "".join(p.read_text() for p in (wd / ".snakemake" / "log").glob("*.log"))
+    assert "Terminating processes on user request" in smk_logs
+    assert complete(wd / "results/submission.txt") and all(complete(p) for p in outputs(wd))
+    dry = smk(wd, "-n", profile=False)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+# --- the real workflow ---------------------------------------------------------------------------
+
+SNAKEFILE = REPO / "Snakefile"
+# Two scenes with one clip each: the corrupt-video run breaks one scene's video, not the other's.
+REAL = {"synth": {"seed": 3, "scenes": 2, "clips_per_scene": 1, "queries_per_clip": 1,
+                  "width": 320, "height": 240, "clip_seconds": 8}}
+GOOD, BAD = "synthclip-3-00-00", "synthclip-3-01-00"
+BAD_VIDEO = "data/synth/videos/synthvid-3-01.mp4"
+
+
+@pytest.fixture(scope="module")
+def synth_dataset(cluster, tmp_path_factory):
+    """One synthetic dataset for every real-workflow test (its synth rule run here, not on Slurm)."""
+    base = tmp_path_factory.mktemp("synth")
+    (base / "config.yaml").write_text(yaml.safe_dump(REAL))
+    res = smk(base, "--cores", "1", "--until", "synth", profile=False, snakefile=SNAKEFILE)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return base
+
+
+@pytest.fixture(scope="module")
+def real_runs(synth_dataset, tmp_path_factory):
+    """Two runs of the real workflow through Slurm, side by side (they share only the cluster):
+    "clean", and "corrupt", where one scene's video was truncated after the synth rule ran."""
+    root = tmp_path_factory.mktemp("real")
+    runs = {}
+    for name in ("clean", "corrupt"):
+        wd = root / name
+        shutil.copytree(synth_dataset, wd)  # metadata and mtimes too: synth is not rerun
+        extra = ()
+        if name == "corrupt":
+            video = wd / BAD_VIDEO
+            os.truncate(video, video.stat().st_size // 4)
+            extra = ("--retries", "0")  # a corrupt input fails the same way on every attempt
+        runs[name] = (wd, smk(wd, *extra, snakefile=SNAKEFILE, popen=True))
+    yield runs
+    for wd, proc in runs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=120)
+
+
+def finish(run, timeout: float = 900) -> tuple[Path, int, str]:
+    wd, proc = run
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        raise
+    return wd, code, (wd / "run.log").read_text()
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_real_workflow_runs_through_slurm(real_runs):
+    wd, code, log = finish(real_runs["clean"])
+    assert code == 0, log[-6000:]
+    jobs = {j: show_job(j) for j in JOBID.findall(log)}
+    gpu = [j for j in jobs.values() if "clip_gpu" in j["Comment"]]
+    cpu = [j for j in jobs.values() if "clip_cpu" in j["Comment"]]
+    # Two sbatch per clip; synth was done before, the global rules run in the controller.
+    assert len(gpu) == 2 and len(cpu) == 2 and len(jobs) == 4, {j: v["Comment"] for j, v in jobs.items()}
+    for job in gpu:
+        # frames -> detect || pose_sfm: one GPU, memory of the widest layer (8000 + 16000 MB).
+        assert job["TresPerNode"] == "gres:gpu:1" and job["MinMemoryNode"] == "24000M", job
+        assert job["Partition"] == "debug" and job["JobState"] == "COMPLETED"
+    for job in cpu:
+        assert "TresPerNode" not in job and job["JobState"] == "COMPLETED", job
+    metrics = json.loads((wd / "results" / "metrics.json").read_text())
+    assert metrics["n_queries"] == 2
+    for clip in (GOOD, BAD):
+        assert (wd / f"results/report/trajectory/{clip}.png").is_file()
+    dry = smk(wd, "-n", profile=False, snakefile=SNAKEFILE)
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_real_workflow_corrupt_video_fails_its_clip_alone(real_runs):
+    wd, code, log = finish(real_runs["corrupt"])
+    assert code != 0
+    # The clip with the broken video fails in frames with one line naming the file ...
+    reason = f"bad input: {BAD_VIDEO}: not a readable video, truncated or corrupt"
+    assert reason in (wd / f"results/logs/frames/{BAD}.log").read_text()
+    assert not (wd / f"results/clips_frames/{BAD}").exists()
+    # ... the other clip goes to the end of its per-clip stages (the global ones need both) ...
+    assert (wd / f"results/predict/{GOOD}.json").is_file()
+    assert (wd / f"results/report/trajectory/{GOOD}.png").is_file()
+    assert not (wd / "results/metrics.json").exists()
+    # ... and the run ends naming the failure, its reason and its log.
+    end = log[log.rindex("vq3d: failed in this run"):]
+    assert f"results/logs/frames/{BAD}.log: {reason}" in end
+    assert "Exiting because a job execution failed" in log
+    states = status.collect(wd, ["-s", str(SNAKEFILE), "--configfile", "config.yaml"])
+    assert states[BAD]["frames"] == {"state": "failed", "log": f"results/logs/frames/{BAD}.log"}
+    assert all(s["state"] == "done" for s in states[GOOD].values()), states[GOOD]
+    table = subprocess.run([sys.executable, "-m", "vq3d", "status", "-d", str(wd), "--",
+                            "-s", str(SNAKEFILE), "--configfile", "config.yaml"],
+                           capture_output=True, text=True)
+    assert table.returncode == 1
+    assert f"{BAD} frames: see results/logs/frames/{BAD}.log" in table.stdout
 
 
 # --- without a cluster -------------------------------------------------------------------------
