@@ -46,6 +46,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
+sys.path.insert(0, str(Path(__file__).parent))
+from detect_fixture import iou  # noqa: E402
 
 DEPTHS = ("sfm", "triangulate")
 AGGREGATIONS = ("last", "mf_weighted2d", "mf_mean", "mf_median", "mf_nms", "mf_geomedian")
@@ -84,14 +86,6 @@ def share_outputs(src: Path, dst: Path, clips: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------ diagnostics
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
 
 def detect_diagnostics(data: Path, results: Path) -> list[dict]:
     from vq3d.formats.clip_detections import read_clip_detections

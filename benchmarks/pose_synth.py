@@ -26,22 +26,23 @@ from vq3d.pose import geometry, merge, pnp, register, sfm
 CONF = {"min_sfm_images": 5, "pnp": True, "interpolate_max_gap": 2, "max_disagreement_m": 0.3}
 
 
-def run_clip(frames, intrinsics, scan_dir, scan_uid, clip_uid, work: Path) -> dict:
+def run_clip(frames, intrinsics, scan_dir, scan_uid, clip_uid, work: Path, conf: dict = CONF) -> dict:
+    """Our four pose stages on one clip; seconds per stage."""
     t = {}
     t0 = time.perf_counter()
-    sfm.main(frames_dir=frames, intrinsics=intrinsics, out_dir=work / "sfm", scan_uid=scan_uid, conf=CONF)
+    sfm.main(frames_dir=frames, intrinsics=intrinsics, out_dir=work / "sfm", scan_uid=scan_uid, conf=conf)
     t["sfm"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    register.main(sfm_dir=work / "sfm", out=work / "registration.json", scan_dir=scan_dir, conf=CONF)
+    register.main(sfm_dir=work / "sfm", out=work / "registration.json", scan_dir=scan_dir, conf=conf)
     t["register"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     pnp.main(frames_dir=frames, intrinsics=intrinsics, out=work / "pnp.json", scan_dir=scan_dir,
-             scan_uid=scan_uid, conf=CONF)
+             scan_uid=scan_uid, conf=conf)
     t["pnp"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     merge.main(frames_dir=frames, sfm_dir=work / "sfm", registration=work / "registration.json",
                pnp=work / "pnp.json", poses=work / "poses.json", summary=work / "summary.json",
-               clip_uid=clip_uid, conf=CONF)
+               clip_uid=clip_uid, conf=conf)
     t["merge"] = time.perf_counter() - t0
     return t
 

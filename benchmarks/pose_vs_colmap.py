@@ -42,11 +42,11 @@ import numpy as np
 import pycolmap
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pose_synth import errors, synth_clips  # noqa: E402
+from pose_synth import errors, run_clip, synth_clips  # noqa: E402
 
 from vq3d.config import load_config  # noqa: E402
 from vq3d.formats.poses import ClipPoses, read_poses  # noqa: E402
-from vq3d.pose import colmap_io, merge, pnp, register, sfm  # noqa: E402
+from vq3d.pose import colmap_io  # noqa: E402
 from vq3d.pose.register import read_geo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,22 +125,7 @@ def run_egoloc(frames: Path, intrinsics: Path, scan_dir: Path, scan_uid: str, wo
 
 
 def run_ours(frames, intrinsics, scan_dir, scan_uid, clip_uid, work: Path, conf: dict) -> tuple[ClipPoses, dict]:
-    t = {}
-    t0 = time.perf_counter()
-    sfm.main(frames_dir=frames, intrinsics=intrinsics, out_dir=work / "sfm", scan_uid=scan_uid, conf=conf)
-    t["sfm"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    register.main(sfm_dir=work / "sfm", out=work / "registration.json", scan_dir=scan_dir, conf=conf)
-    t["register"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pnp.main(frames_dir=frames, intrinsics=intrinsics, out=work / "pnp.json", scan_dir=scan_dir,
-             scan_uid=scan_uid, conf=conf)
-    t["pnp"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    merge.main(frames_dir=frames, sfm_dir=work / "sfm", registration=work / "registration.json",
-               pnp=work / "pnp.json", poses=work / "poses.json", summary=work / "summary.json",
-               clip_uid=clip_uid, conf=conf)
-    t["merge"] = time.perf_counter() - t0
+    t = run_clip(frames, intrinsics, scan_dir, scan_uid, clip_uid, work, conf)
     info = json.loads((work / "sfm" / "sfm.json").read_text())
     summary = json.loads((work / "summary.json").read_text())
     return read_poses(work / "poses.json")[clip_uid], {
