@@ -37,7 +37,7 @@ def run_clip(frames, intrinsics, scan_dir, scan_uid, clip_uid, work: Path, conf:
     t["register"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     pnp.main(frames_dir=frames, intrinsics=intrinsics, out=work / "pnp.json", scan_dir=scan_dir,
-             scan_uid=scan_uid, conf=conf, sfm_dir=work / "sfm")
+             scan_uid=scan_uid, conf=conf)
     t["pnp"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     merge.main(frames_dir=frames, sfm_dir=work / "sfm", registration=work / "registration.json",

@@ -60,7 +60,6 @@ rule pose_pnp:
     input:
         unpack(synth_scans),
         frames_dir=rules.frames.output.out_dir,
-        sfm_dir=rules.pose_sfm.output.out_dir,  # PnP for the frames SfM missed + a check sample
         intrinsics=FILES["intrinsics"],
     output:
         out=str(RESULTS / "pose" / "{clip}" / "pnp.json"),

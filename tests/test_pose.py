@@ -186,7 +186,7 @@ def test_end_to_end_sfm_register_pnp_merge(mini_clip, tmp_path):
     assert (tmp_path / "sfm" / "models" / "0").is_dir()
     register.main(sfm_dir=tmp_path / "sfm", out=tmp_path / "reg.json", scan_dir=clip / "scan", conf=conf)
     pnp.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out=tmp_path / "pnp.json",
-             scan_dir=clip / "scan", scan_uid=info["scan_uid"], conf=conf, sfm_dir=tmp_path / "sfm")
+             scan_dir=clip / "scan", scan_uid=info["scan_uid"], conf=conf)
     merge.main(frames_dir=clip / "frames", sfm_dir=tmp_path / "sfm", registration=tmp_path / "reg.json",
                pnp=tmp_path / "pnp.json", poses=tmp_path / "poses.json", summary=tmp_path / "summary.json",
                clip_uid="clip", conf=conf)
@@ -240,19 +240,3 @@ def test_sfm_mappers_recover_trajectory_up_to_similarity(mini_clip, tmp_path, ma
     with pytest.raises(ValueError, match="sfm_mapper"):
         sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json",
                  out_dir=tmp_path / "bad", scan_uid=info["scan_uid"], conf={"sfm_mapper": "nope"})
-
-
-def test_pnp_localizes_sfm_gaps_and_a_check_sample_only():
-    from vq3d.pose.pnp import frames_to_localize
-
-    # 100 frames: sub-model 0 holds 10..69, sub-model 1 holds 80..87; the rest SfM missed.
-    models = {0: dict.fromkeys(range(10, 70)), 1: dict.fromkeys(range(80, 88))}
-    todo = frames_to_localize(100, models, {"pnp_check_stride": 5, "sim3_min_pnp_frames": 5})
-    missed = set(range(10)) | set(range(70, 80)) | set(range(88, 100))
-    assert missed <= set(todo)
-    sample_0 = [f for f in todo if 10 <= f < 70]
-    assert len(sample_0) == 12 and sample_0[0] == 10 and sample_0[-1] == 69  # 60 / 5, ends included
-    assert sorted(f for f in todo if 80 <= f < 88) == list(range(80, 88))  # small model: all (≥ 2·5)
-    assert len(todo) == len(missed) + 12 + 8
-    assert frames_to_localize(100, models, {"pnp_check_stride": 1}) == list(range(100))
-    assert frames_to_localize(5, {}, {}) == list(range(5))

@@ -131,19 +131,3 @@ def read_model(path) -> pycolmap.Reconstruction:
         return pycolmap.Reconstruction(str(path))
     except (RuntimeError, ValueError) as exc:
         raise InputError(path, f"cannot read the COLMAP sub-model ({exc})") from None
-
-
-def load_models(sfm_dir: Path, names: list[str]) -> dict[int, dict[int, pycolmap.Rigid3d]]:
-    """{model k: {frame index: cam_from_model}} for every sub-model in sfm_dir/models."""
-    frame_of = {name: i for i, name in enumerate(names)}
-    models_dir = Path(sfm_dir) / "models"
-    out = {}
-    if not models_dir.is_dir():
-        return out
-    for sub in sorted(models_dir.iterdir()):
-        if not (sub.is_dir() and sub.name.isdigit()):
-            continue
-        rec = read_model(sub)
-        out[int(sub.name)] = {frame_of[rec.image(i).name]: rec.image(i).cam_from_world()
-                              for i in rec.reg_image_ids() if rec.image(i).name in frame_of}
-    return out

@@ -28,6 +28,22 @@ from . import colmap_io, geometry
 log = logging.getLogger(__name__)
 
 
+def load_models(sfm_dir: Path, names: list[str]) -> dict[int, dict[int, pycolmap.Rigid3d]]:
+    """{model k: {frame index: cam_from_model}} for every sub-model in sfm_dir/models."""
+    frame_of = {name: i for i, name in enumerate(names)}
+    models_dir = Path(sfm_dir) / "models"
+    out = {}
+    if not models_dir.is_dir():
+        return out
+    for sub in sorted(models_dir.iterdir()):
+        if not (sub.is_dir() and sub.name.isdigit()):
+            continue
+        rec = colmap_io.read_model(sub)
+        out[int(sub.name)] = {frame_of[rec.image(i).name]: rec.image(i).cam_from_world()
+                              for i in rec.reg_image_ids() if rec.image(i).name in frame_of}
+    return out
+
+
 def fit_scan_from_model(cam_from_model: dict[int, pycolmap.Rigid3d], pnp: dict[int, pycolmap.Rigid3d],
                         renders: tuple[np.ndarray, np.ndarray], initial: pycolmap.Sim3d | None,
                         conf: dict) -> tuple[pycolmap.Sim3d | None, dict]:
@@ -102,7 +118,7 @@ def main(frames_dir, sfm_dir, registration, pnp, poses, summary, clip_uid, conf)
     if n_pnp != n:
         raise InputError(pnp, f"PnP covers {n_pnp} frames but {frames_dir} holds {n}")
     pnp_poses = {i: pose for i, (pose, _) in pnp_posed.items()}
-    models = colmap_io.load_models(Path(sfm_dir), names)
+    models = load_models(Path(sfm_dir), names)
     initial = read_registration(registration)
     renders = read_render_correspondences(registration)
     missing = sorted(set(initial) - set(models))

@@ -106,26 +106,7 @@ def localize(xy, desc, index: RefIndex, camera: pycolmap.Camera, conf: dict) -> 
             "matches": matches, "refs": used}
 
 
-def frames_to_localize(n: int, models: dict[int, dict], conf: dict) -> list[int]:
-    """The frames SfM did not pose, plus an even sample of each sub-model's frames: enough for the
-    SfM/PnP cross-check and the Sim(3) refit in merge, without relocalizing every posed frame.
-    pose.pnp_check_stride: 1 localizes every frame."""
-    stride = int(conf.get("pnp_check_stride", 5))
-    if stride <= 1:
-        return list(range(n))
-    in_models = set().union(*(set(frames) for frames in models.values()))
-    todo = set(range(n)) - in_models
-    min_each = 2 * int(conf.get("sim3_min_pnp_frames", 5))
-    for frames in models.values():
-        frames = sorted(frames)
-        count = min(len(frames), max(len(frames) // stride, min_each))
-        todo.update(frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int))
-    return sorted(todo)
-
-
-def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None, sfm_dir=None):
-    """PnP-pose the clip's frames against the scan's reference views. Given the clip's SfM
-    (`sfm_dir`), only the frames it missed and a sample of those it posed are localized."""
+def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None):
     names = colmap_io.list_frames(frames_dir)
     if not conf.get("pnp", True):
         log.info("PnP disabled (pose.pnp: false): writing %d unposed frames", len(names))
@@ -140,20 +121,9 @@ def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None, sfm_
     index = RefIndex(load_refs(scan_dir), detector, max_side, Path(scan_dir) / "refs")
     log.info("%d reference views, %d lifted keypoints (%.1f s)", len(index.names),
              len(index.all_desc), time.perf_counter() - t0)
-    if sfm_dir is None:
-        todo = list(range(len(names)))
-    else:
-        models = colmap_io.load_models(Path(sfm_dir), names)
-        todo = frames_to_localize(len(names), models, conf)
-        missed = len(names) - len(set().union(*(set(m) for m in models.values())))
-        log.info("PnP: localizing %d of %d frames (%d missed by SfM, the rest a cross-check "
-                 "sample)", len(todo), len(names), missed)
-    skipped = sorted(set(range(len(names))) - set(todo))
-    posed, failed = [], [{"frame": i, "reason": "posed by SfM; not in the cross-check sample"}
-                         for i in skipped]
-    progress = Progress(log, "PnP:", len(todo), unit="frames")
-    for i in todo:
-        name = names[i]
+    posed, failed = [], []
+    progress = Progress(log, "PnP:", len(names), unit="frames")
+    for i, name in enumerate(names):
         gray = cv2.imread(str(Path(frames_dir) / name), cv2.IMREAD_GRAYSCALE)
         if gray is None:
             failed.append({"frame": i, "reason": "unreadable image"})
@@ -166,6 +136,5 @@ def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None, sfm_
             posed.append({"frame": i, "cam_from_world": res["cam_from_world"].matrix().tolist(),
                           "inliers": res["inliers"], "matches": res["matches"], "refs": res["refs"]})
         progress.update(extra=f"{len(posed)} posed")
-    log.info("PnP: %d/%d localized frames posed in %.1f s", len(posed), len(todo),
-             time.perf_counter() - t0)
+    log.info("PnP: %d/%d frames posed in %.1f s", len(posed), len(names), time.perf_counter() - t0)
     write_pnp(out, len(names), posed, failed)
