@@ -20,6 +20,7 @@ if __name__ == "__main__":
         t0 = time.perf_counter()
         m = evaluate(GT, ANCHORS / rel)
         dt = time.perf_counter() - t0
-        table = format_table(m, Path(rel).name).splitlines()
-        print("\n".join(table if i == 0 else table[1:]) +
-              f"   (3D {m['n_with_3d']}, pose {m['n_with_pose']}; {dt * 1000:.0f} ms)")
+        head, line = format_table(m, Path(rel).name).splitlines()[:2]
+        print("\n".join([head, line] if i == 0 else [line]) +
+              f"   ({m['family']}: angle = annotator {m['angle_annotator']}; 3D {m['n_with_3d']}, "
+              f"pose {m['n_with_pose']}; {dt * 1000:.0f} ms)")

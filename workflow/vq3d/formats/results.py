@@ -1,22 +1,29 @@
 """Prediction files: EgoLoc/Ego4D results files and challenge submissions.
 
 All are a VQ3D annotation tree (see vq3d_annotations) whose query sets carry predictions. Query
-frame poses are always 4×4 world→camera in the **Matterport** frame. The world frame of
-`pred_3d_vec_world` depends on the file kind:
+frame poses are always 4×4 world→camera in the **Matterport** frame. Three key families exist, and
+the family (so the world frame of `pred_3d_vec_world`) is read from the file's own keys:
 - submission (the test template filled; what the challenge server takes and our submission rule
-  writes): per query set `pred_3d_vec_world`, `pred_3d_vec_query_frame`, `query_frame_pose`, any
-  may be null, all in the **Matterport** frame: pred_3d_vec_query_frame = query_frame_pose ·
-  [pred_3d_vec_world, 1]. Checked on EgoLoc's real test submission (which scored on the server):
-  that identity holds for every query, and its predictions of each scan lie within ~0.6 m (median)
-  of the val objects' Matterport centres but 0.8–6 m from their annotation-frame centres.
-  Recognised by the `query_frame_pose` key being present (null or not).
-- EgoLoc results (egoloc_val_*, baseline_val_*): the val annotations plus `pred_3d_vec_world`
-  (annotation frame), `mp_pred_3d_vec_world`, `mp_pred_3d_vec_query_frame`
-  (= query_frame_pose · [mp_pred_3d_vec_world, 1]), `pred_3d_vec_query_frame` (the camera vector
-  with the annotation rotation applied), `gt_3d_vec_*`, ... Recognised by `mp_pred_3d_vec_world`.
-- Ego4D baseline results (siam_rcnn_residual_kys_val.json): `pred_3d_vec_world` only, compared by
-  Ego4D's own script with the annotation-frame centres, so read as annotation frame.
-`read_results(..., world_frame=...)` overrides the guess."""
+  writes; EgoLoc vq3d/json_parser.py `reformat_vq3d_test_v2`): per query set `pred_3d_vec_world`,
+  `pred_3d_vec_query_frame`, `query_frame_pose`, any may be null, all in the **Matterport** frame:
+  pred_3d_vec_query_frame = query_frame_pose · [pred_3d_vec_world, 1]. Checked on EgoLoc's real
+  test submission (which scored on the server): that identity holds for every query, and its
+  predictions of each scan lie within ~0.6 m (median) of the val objects' Matterport centres but
+  0.8–6 m from their annotation-frame centres. Recognised by a `query_frame_pose` key.
+- EgoLoc results (egoloc_val_*, baseline_val_*; EgoLoc vq3d/mv_aggregate.py `predict_for_frame_j`):
+  the val annotations plus `pred_3d_vec_world` (annotation frame), `mp_pred_3d_vec_world`,
+  `mp_pred_3d_vec_query_frame` (= query_frame_pose · [mp_pred_3d_vec_world, 1]),
+  `pred_3d_vec_query_frame` (the camera vector with the annotation rotation applied),
+  `mp_gt_3d_vec_{0,1}` (camera vectors of annotators 1 and 2: 0-based names), ... Recognised by
+  `mp_pred_3d_vec_world`; takes precedence (these files carry `query_frame_pose` too).
+- Ego4D results (siam_rcnn_residual_kys_val.json; episodic-memory VQ3D/VQ3D/scripts/run.py):
+  `pred_3d_vec_world` (Matterport: run.py lifts with scan-frame poses and eval.py's `accuracy`
+  turns the annotation centre by Rz(−90°) to meet it), `pred_3d_vec` (camera vector of the query
+  frame), and from prepare_ground_truth_for_queries.py `gt_3d_vec_world_{1,2}`, `gt_3d_vec_{1,2}`
+  (1-based annotator names). No pose is stored: the angle is only defined against the file's own
+  `gt_3d_vec_{1,2}`. Recognised by `pred_3d_vec` or `gt_3d_vec_world_1`.
+A file with predictions but none of these keys (e.g. a bare `pred_3d_vec_world`) is ambiguous:
+reading it needs `world_frame=` (CLI `--pred-frame`), and the error says so."""
 
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from dataclasses import dataclass, field as dc_field
 
 import numpy as np
 
+from ..errors import InputError
 from ._common import load_json, vector
 from .vq3d_annotations import annotation_to_matterport, iter_query_sets, matterport_to_annotation
 
@@ -34,6 +42,12 @@ Key = tuple[str, int, str]
 
 ANNOTATION = "annotation"
 MATTERPORT = "matterport"
+SUBMISSION, EGOLOC, EGO4D = "submission", "egoloc", "ego4d"
+# family -> frame of pred_3d_vec_world
+FAMILY_FRAME = {SUBMISSION: MATTERPORT, EGOLOC: ANNOTATION, EGO4D: MATTERPORT}
+# family -> {annotator: key of its stored camera-frame ground-truth vector}
+GT_CAMERA_KEYS = {EGOLOC: {1: "mp_gt_3d_vec_0", 2: "mp_gt_3d_vec_1"},
+                  EGO4D: {1: "gt_3d_vec_1", 2: "gt_3d_vec_2"}}
 
 
 @dataclass
@@ -48,6 +62,12 @@ class Prediction:
     video_uid: str | None = None
     scan_uid: str | None = None
     raw: dict = dc_field(default_factory=dict)
+    family: str | None = None
+    # pred_3d_vec_world as stored, and the ground truth the file itself carries (Ego4D's eval.py
+    # scores L2 against `gt_3d_vec_world_1` and the angle against `gt_3d_vec_{1,2}` of the file).
+    world_stored: np.ndarray | None = None
+    gt_world_stored: np.ndarray | None = None
+    gt_camera_stored: dict = dc_field(default_factory=dict)
 
     @property
     def world(self) -> np.ndarray | None:
@@ -74,13 +94,30 @@ def _is_3x4(value) -> bool:
             and all(isinstance(r, list) and len(r) == 4 for r in value))
 
 
+def detect_family(path, raw) -> str | None:
+    """The key family of a predictions file (module doc), from the keys of its query sets; None
+    when no query set has any of the keys that name one."""
+    keys = set()
+    for *_, qs, _ in iter_query_sets(path, raw):
+        keys.update(qs)
+    if "mp_pred_3d_vec_world" in keys:
+        return EGOLOC
+    if "query_frame_pose" in keys:
+        return SUBMISSION
+    if "pred_3d_vec" in keys or "gt_3d_vec_world_1" in keys:
+        return EGO4D
+    return None
+
+
 def read_results(path: str | os.PathLike, *, world_frame: str | None = None) -> dict[Key, Prediction]:
     """Every query set of a results file or submission, keyed (clip_uid, ai, query_set); queries
-    with nothing predicted are present with None fields (so Succ/QwP count them). `world_frame`
-    (ANNOTATION or MATTERPORT) overrides the per-file guess described in the module doc."""
+    with nothing predicted are present with None fields (so Succ/QwP count them). The family and
+    so the frame of pred_3d_vec_world come from the file's keys (module doc); `world_frame`
+    (ANNOTATION or MATTERPORT) overrides that, and is required where the keys do not tell."""
     if world_frame not in (None, ANNOTATION, MATTERPORT):
         raise ValueError(f"world_frame must be {ANNOTATION!r} or {MATTERPORT!r}")
     raw = load_json(path, WHAT)
+    family = detect_family(path, raw)
     out = {}
     for video_uid, scan, clip_uid, ai, qset, qs, qw in iter_query_sets(path, raw):
         def vec(k):
@@ -89,16 +126,28 @@ def read_results(path: str | os.PathLike, *, world_frame: str | None = None) -> 
 
         pose = qs.get("query_frame_pose")
         pose = None if pose is None else _pose4(path, pose, f"{qw}.query_frame_pose")
-        if "mp_pred_3d_vec_world" in qs and world_frame is None:  # EgoLoc results file
+        world = vec("pred_3d_vec_world")
+        if family is None and world_frame is None and world is not None:
+            raise InputError(path, f"{qw}: cannot tell the frame of pred_3d_vec_world: the file "
+                                   "has none of the keys that name it (query_frame_pose: a "
+                                   "submission, Matterport; mp_pred_3d_vec_world: EgoLoc results; "
+                                   "pred_3d_vec or gt_3d_vec_world_1: Ego4D results); give it "
+                                   "with --pred-frame annotation|matterport (world_frame=)")
+        if family == EGOLOC and world_frame is None:
             world_mp, qf = vec("mp_pred_3d_vec_world"), vec("mp_pred_3d_vec_query_frame")
         else:
-            frame = world_frame or (MATTERPORT if "query_frame_pose" in qs else ANNOTATION)
-            world = vec("pred_3d_vec_world")
+            frame = world_frame or FAMILY_FRAME.get(family, MATTERPORT)  # None: nothing predicted
             world_mp = world if frame == MATTERPORT or world is None else annotation_to_matterport(world)
-            qf = vec("pred_3d_vec_query_frame") if frame == MATTERPORT else None
+            qf_key = "pred_3d_vec" if family == EGO4D else "pred_3d_vec_query_frame"
+            # a camera vector is frame-free only if the file says which frame it came from
+            qf = vec(qf_key) if frame == MATTERPORT or family == EGO4D else None
+        gt_cam = {a: vec(k) for a, k in GT_CAMERA_KEYS.get(family, {}).items()
+                  if qs.get(k) is not None}
         out[(clip_uid, ai, qset)] = Prediction(
             key=(clip_uid, ai, qset), world_mp=world_mp, query_frame=qf, query_frame_pose=pose,
-            video_uid=video_uid, scan_uid=scan, raw=qs)
+            video_uid=video_uid, scan_uid=scan, raw=qs, family=family, world_stored=world,
+            gt_world_stored=vec("gt_3d_vec_world_1") if family == EGO4D else None,
+            gt_camera_stored=gt_cam)
     return out
 
 
