@@ -25,6 +25,8 @@ SUBCOMMANDS = {
     "pose-merge": ("vq3d.pose.merge", "merge SfM and PnP poses into the clip's pose JSON"),
     "predict": ("vq3d.predict", "lift peak detections to 3D and aggregate per query"),
     "submission": ("vq3d.predict.submission", "write the challenge submission file"),
+    "validate-submission": ("vq3d.predict.validate",
+                            "check a submission against the challenge template"),
     "evaluate": ("vq3d.evaluate", "L2, angle, Succ, Succ*, QwP of predictions against annotations"),
     "validate-config": ("vq3d.config", "check a config file against the schema"),
     "status": ("vq3d.slurm.status", "per clip: which stages are done, running, failed, missing"),

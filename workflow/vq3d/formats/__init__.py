@@ -11,6 +11,7 @@ from .peaks import (PeakBox, PeakEntry, PeakFile, ValAnnotEntry, dataset_uid_key
 from .poses import ClipPoses, read_poses, write_poses
 from .queries import Box, ClipTiming, Query, QueryFile, read_queries, write_queries
 from .results import Prediction, fill_submission, read_results
+from .submission import SubmissionCheck, validate_file as validate_submission
 from .vq3d_annotations import (Box3D, VQ3DFile, VQ3DQuery, annotation_to_matterport,
                                matterport_to_annotation, read_vq3d, write_vq3d)
 
@@ -20,6 +21,6 @@ __all__ = [
     "VQ3DQuery", "annotation_to_matterport", "dataset_uid_keys", "fill_submission", "lookup",
     "matterport_to_annotation", "read_clip_names", "read_intrinsics", "read_mapping",
     "read_peaks", "read_poses", "read_queries", "read_results", "read_val_annot", "read_vq3d",
-    "resolution_key", "write_clip_names", "write_intrinsics", "write_mapping", "write_peaks",
+    "resolution_key", "SubmissionCheck", "validate_submission", "write_clip_names", "write_intrinsics", "write_mapping", "write_peaks",
     "write_poses", "write_queries", "write_vq3d",
 ]

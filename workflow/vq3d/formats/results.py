@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._common import load_json, vector
+from .submission import HEADER
 from .vq3d_annotations import annotation_to_matterport, iter_query_sets, matterport_to_annotation
 
 WHAT = "VQ3D predictions file"
@@ -157,12 +158,12 @@ def _listify(v):
 
 def fill_submission(annotations_raw: dict, predictions: dict[Key, Prediction | dict]) -> dict:
     """The challenge submission: a copy of the annotation tree (test template or val annotations)
-    with pred_3d_vec_world, pred_3d_vec_query_frame and query_frame_pose set on every query set
+    with the template's `version`/`challenge` header (formats.submission.HEADER) and pred_3d_vec_world, pred_3d_vec_query_frame and query_frame_pose set on every query set
     (null where `predictions` has nothing), all in the Matterport frame (see module doc).
     Predictions are Prediction objects or dicts of those three fields (Matterport frame). Where a
     pose and a world point exist but no query-frame vector, it is pose · world. A prediction for a
     query the template does not have is a bug upstream and raises ValueError."""
-    out = copy.deepcopy(annotations_raw)
+    out = {**HEADER, **{k: v for k, v in copy.deepcopy(annotations_raw).items() if k not in HEADER}}
     seen = set()
     for _, _, clip_uid, ai, qset, qs, _ in iter_query_sets("<annotations>", out):
         key = (clip_uid, ai, qset)

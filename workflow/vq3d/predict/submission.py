@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..formats.clip_predictions import read_clip_predictions
 from ..formats.mapping import read_mapping
 from ..formats.results import fill_submission
+from ..formats.submission import validate
 from ..formats.vq3d_annotations import iter_query_sets
 from ..formats._common import load_json
 
@@ -83,6 +84,9 @@ def main(predictions, annotations, submission, mapping=None):
         log.info("%d predicted VQ2D queries are not VQ3D queries (ignored), e.g. %s", len(unused),
                  unused[:3])
     filled = fill_submission(raw, values)
+    check = validate(filled, raw, path=submission, template_path=annotations)
+    if not check.ok:  # our own writer broke the format: a bug, not bad input
+        raise RuntimeError(f"{submission}: the submission would not validate: {check.problems[:3]}")
     log.info("submission: %d queries, %d with a 3D prediction, %d with a query-frame pose",
              len(wanted), n_world, n_pose)
     write_json(submission, filled)
