@@ -288,9 +288,32 @@ def test_fallbacks_lift_what_the_depth_source_cannot(synth):
     assert run_predict(tmp, "sfm")[(0, "1")].reason == "no detection peak"
 
 
+def egoloc_backproject(box, f, cx, cy, z):
+    """EgoLoc's vq3d/mv_aggregate.py predict_for_frame_j, written out: tx, ty the box centre,
+    x = z·(tx − cx − 0.5)/f, y = z·(ty − cy − 0.5)/f (camera frame)."""
+    x1, y1, x2, y2 = box
+    tx, ty = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    return np.array([z * (tx - cx - 0.5) / f, z * (ty - cy - 0.5) / f, z])
+
+
+def test_pinhole_is_egolocs_formula():
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        f, cx, cy = rng.uniform(200, 1500), rng.uniform(300, 960), rng.uniform(200, 540)
+        box = tuple(rng.uniform(0, 1900, 2)) + tuple(rng.uniform(0, 1900, 2))
+        box = (min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3]))
+        z = rng.uniform(0.3, 8)
+        pc = camera.Pinhole(f, cx, cy)
+        centre = np.mean(np.reshape(box, (2, 2)), axis=0)
+        xy = camera.undistort_normalized(pc, centre[None])[0]
+        np.testing.assert_allclose(np.append(xy * z, z), egoloc_backproject(box, f, cx, cy, z),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(camera.project(pc, [np.append(xy * z, z)])[0], centre, atol=1e-9)
+
+
 def test_undistort_false_reproduces_the_pinhole_lift(synth):
-    """predict.undistort: false back-projects as the research code did (k1, k2 ignored): the
-    same SfM depth, a pinhole ray; measurably off on this strong fisheye."""
+    """predict.undistort: false back-projects as EgoLoc did (k1, k2 ignored, principal point
+    shifted by half a pixel): the same SfM depth, EgoLoc's ray; measurably off on this fisheye."""
     tmp, poses = synth
     f = PEAK_FRAMES[1]
     write_inputs(tmp, poses, [(f, box_of(poses[f]), 0.9)])
@@ -299,7 +322,7 @@ def test_undistort_false_reproduces_the_pinhole_lift(synth):
     assert pin.depth == pytest.approx(good.depth)
     P = poses[f]
     u, v = np.mean(np.reshape(box_of(P), (2, 2)), axis=0)
-    p_cam = np.array([(u - CAM.cx) / CAM.f, (v - CAM.cy) / CAM.f, 1.0]) * pin.depth
+    p_cam = egoloc_backproject(box_of(P), CAM.f, CAM.cx, CAM.cy, pin.depth)
     np.testing.assert_allclose(pin.point, P[:, :3].T @ (p_cam - P[:, 3]), atol=1e-4)  # file rounding
     assert np.linalg.norm(good.point - CENTRE) < 0.05 < np.linalg.norm(pin.point - CENTRE)
     pc = camera.pinhole(CAM)

@@ -25,9 +25,16 @@ def _theta_d(theta: np.ndarray, k1: float, k2: float) -> np.ndarray:
     return theta * (1.0 + k1 * t2 + k2 * t2 * t2)
 
 
+# EgoLoc's back-projection (vq3d/mv_aggregate.py `predict_for_frame_j`):
+# x = z·(tx − cx − 0.5)/f, y = z·(ty − cy − 0.5)/f, i.e. its principal point sits half a pixel
+# right of and below COLMAP's cx, cy.
+EGOLOC_PIXEL_OFFSET = 0.5
+
+
 @dataclass(frozen=True)
 class Pinhole:
-    """The research code's reading of a calibration: f, cx, cy of a pinhole, k1 and k2 ignored.
+    """The research code's reading of a calibration: f, cx, cy of a pinhole, k1 and k2 ignored,
+    with EgoLoc's half-pixel shift (EGOLOC_PIXEL_OFFSET): pixel u is at x/z = (u − cx − 0.5)/f.
     Only for reproducing it (`predict.undistort: false`); `pinhole(cam)` builds one."""
 
     f: float
@@ -44,7 +51,8 @@ def project(cam, points_cam) -> np.ndarray:
     p = np.atleast_2d(np.asarray(points_cam, dtype=float))
     u, v = p[:, 0] / p[:, 2], p[:, 1] / p[:, 2]
     if isinstance(cam, Pinhole):
-        return np.stack([cam.f * u + cam.cx, cam.f * v + cam.cy], axis=1)
+        c = EGOLOC_PIXEL_OFFSET
+        return np.stack([cam.f * u + cam.cx + c, cam.f * v + cam.cy + c], axis=1)
     r = np.hypot(u, v)
     safe = np.where(r > _EPS, r, 1.0)
     # Near the axis θ_d / r → 1, the limit COLMAP uses too.
@@ -58,6 +66,8 @@ def undistort_normalized(cam, pixels, *, iterations: int = 50, tol: float = 1e-1
     θ_d = θ + k1 θ³ + k2 θ⁵ is inverted by Newton's method from θ = θ_d. Where the lens curve is not
     invertible (θ_d beyond its maximum for negative k's, or θ past the horizon) the result is NaN."""
     px = np.atleast_2d(np.asarray(pixels, dtype=float))
+    if isinstance(cam, Pinhole):
+        px = px - EGOLOC_PIXEL_OFFSET
     ud, vd = (px[:, 0] - cam.cx) / cam.f, (px[:, 1] - cam.cy) / cam.f
     if isinstance(cam, Pinhole):
         return np.stack([ud, vd], axis=1)
@@ -91,4 +101,5 @@ def unproject(cam, pixels) -> np.ndarray:
 def undistort_pixels(cam, pixels) -> np.ndarray:
     """Distorted pixels → pixels of the ideal pinhole camera with the same f, cx, cy."""
     xy = undistort_normalized(cam, pixels)
-    return np.stack([cam.f * xy[:, 0] + cam.cx, cam.f * xy[:, 1] + cam.cy], axis=1)
+    c = EGOLOC_PIXEL_OFFSET if isinstance(cam, Pinhole) else 0.0
+    return np.stack([cam.f * xy[:, 0] + cam.cx + c, cam.f * xy[:, 1] + cam.cy + c], axis=1)
