@@ -40,13 +40,30 @@ def test_import_from_a_file_of_all_clips(tmp_path):
 def test_import_from_a_folder_and_errors(tmp_path):
     folder = tmp_path / "poses"
     folder.mkdir()
-    write_poses(folder / "clip-a.json", {"clip-a": _poses(4, [True] * 4)})
+    write_poses(folder / "clip-a.json", {"clip-a": _poses(5, [True] * 5)})
     frames = _frames(tmp_path, 3)
-    with pytest.raises(InputError, match="has 4 poses but 3 frames"):
+    with pytest.raises(InputError, match="clip clip-a has 5 poses but 3 frames .*one-frame") as err:
         main(frames, str(folder), tmp_path / "p.json", tmp_path / "s.json", "clip-a")
+    assert "clip-a.json" in str(err.value)
     with pytest.raises(InputError, match="clip-z not found"):
         main(frames, str(folder), tmp_path / "p.json", tmp_path / "s.json", "clip-z")
     assert not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.parametrize("in_file,frames", [(2402, 2401), (2400, 2401)])
+def test_one_frame_convention_difference_is_absorbed(tmp_path, in_file, frames):
+    """A 480 s clip: Ego4D's rule gives 2401 frames (end frame included); a pose file made from a
+    half-open cut has 2400, one counting a frame past the end 2402: trimmed or padded, logged."""
+    source = tmp_path / "all.json"
+    good = [True] * (in_file - 1) + [True]
+    write_poses(source, {"clip-a": _poses(in_file, good)})
+    main(_frames(tmp_path, frames), str(source), tmp_path / "p.json", tmp_path / "s.json", "clip-a")
+    clip = read_poses(tmp_path / "p.json")["clip-a"]
+    assert len(clip) == frames and clip.good[:min(in_file, frames)].all()
+    assert clip.good[-1] == (in_file > frames)  # the padded entry has no pose
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["poses_in_file"] == in_file and summary["frames"] == frames
+    assert ("dropped" if in_file > frames else "appended") in summary["count_adjusted"]
 
 
 @pytest.mark.anchors
