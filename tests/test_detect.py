@@ -17,9 +17,10 @@ from vq3d.detect import detect_clip, main
 from vq3d.detect.backends.precomputed import PrecomputedBackend
 from vq3d.detect.backends.siamrcnn import SiamRCNNBackend
 from vq3d.detect.export import main as export_main
-from vq3d.detect.peaks import pick_peaks
+from vq3d.detect.peaks import DEFAULTS as PEAK_DEFAULTS
+from vq3d.detect.peaks import find_signal_peaks, pick_peaks, smooth
 from vq3d.errors import InputError
-from vq3d.formats.clip_detections import ScoredBox, read_clip_detections, to_json
+from vq3d.formats.clip_detections import ScoredBox, read_clip_detections, to_json, write_clip_detections
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import detect_fixture as fx  # noqa: E402
@@ -175,6 +176,54 @@ def test_peaks_vq2d_fallback_when_last_frame_has_no_box():
     s[10] = s[30] = 0.1  # isolated: erased by the median filter in the smoothed signal
     s[20:23] = 0.15      # too low for prominence 0.2 → no find_peaks peak
     assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d", "prominence": 0.5})] == [22]  # latest maximum
+
+
+def test_peak_on_a_frame_without_box_takes_the_box_that_made_it():
+    # The features backend verifies boxes, so a run of detections can have a one-frame hole; the
+    # median fills it and find_peaks puts the peak on that hole (issue 16: AttributeError
+    # 'NoneType' object has no attribute 'frame' in detect). The peak takes the best box of the
+    # median's window instead, on a frame that has it.
+    s = np.zeros(40)
+    s[10:15] = 0.6
+    s[12] = 0.0            # the hole, at the middle of the smoothed plateau 11..13
+    s[13] = 0.7
+    assert list(find_signal_peaks(smooth(s, 5), PEAK_DEFAULTS)) == [12]
+    for method in ("vq2d", "all"):
+        peaks = pick_peaks(_frames(s), {"method": method})
+        assert [(p.frame, p.box.score) for p in peaks] == [(13, 0.7)], method
+    s[13] = 0.6            # equal scores: the nearest frame, then the later one
+    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d"})] == [13]
+
+
+def test_detection_run_erased_by_the_median_still_gives_a_peak():
+    # Two boxed frames of 38 (issue 16: queries with no peak at all): the 5-wide median erases
+    # them from the smoothed signal, so the fallback reads the raw scores.
+    s = np.zeros(38)
+    s[9], s[10] = 0.4, 0.3
+    for method in ("vq2d", "all"):
+        assert [p.frame for p in pick_peaks(_frames(s), {"method": method})] == [9], method
+    assert pick_peaks(_frames(np.zeros(38)), {"method": "vq2d"}) == []  # no box anywhere
+
+
+def test_detect_clip_survives_peaks_on_boxless_frames(scene, tmp_path):
+    # The whole stage, with a backend whose boxes have holes: every query gets a peak on a boxed
+    # frame, and a query without any box gets none (predict then reports why), no crash.
+    class Holes:
+        name = "holes"
+
+        def detect(self, store, jobs, top_k):
+            s = np.zeros(QF)
+            s[10:15], s[12] = 0.6, 0.0
+            return {jobs[0].key: _frames(s)}
+
+    det = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, {}, backend=Holes())
+    (q,) = det.queries
+    assert [p.frame for p in q.peaks] == [13]
+    Holes.detect = lambda self, store, jobs, top_k: {jobs[0].key: _frames(np.zeros(QF))}
+    det = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, {}, backend=Holes())
+    assert det.queries[0].peaks == [] and "no frame" in det.queries[0].reason
+    write_clip_detections(tmp_path / "d.json", det)  # the reason travels to predict
+    assert read_clip_detections(tmp_path / "d.json").queries[0].reason == det.queries[0].reason
 
 
 # -- SiamRCNN adapter (FAKE predictor: detectron2 cannot run here) ----------------------------

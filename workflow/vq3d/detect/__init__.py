@@ -56,6 +56,14 @@ def _jobs(queries_path: str, queries: list, store: FrameStore) -> list[QueryJob]
     return jobs
 
 
+def _no_peak_reason(frames, precomputed: bool) -> str:
+    if precomputed:
+        return "the precomputed peak file has no box for this query"
+    if not frames:
+        return "no frame was scored"
+    return f"no frame of {len(frames)} scored before the query frame has a box"
+
+
 def detect_clip(frames_dir, queries, clip_uid: str, conf: dict | None = None, backend=None) -> ClipDetections:
     """Detections of every query of `clip_uid`; `backend` overrides conf["backend"] (tests)."""
     conf = _conf(conf)
@@ -85,11 +93,16 @@ def detect_clip(frames_dir, queries, clip_uid: str, conf: dict | None = None, ba
         peaks = precomputed_peaks.get(j.key)
         if peaks is None:
             peaks = pick_peaks(frames, conf["peaks"])
+        reason = None if peaks else _no_peak_reason(frames, j.key in precomputed_peaks)
         out.queries.append(QueryDetections(
             annotation_index=j.key[0], query_set=j.key[1], query_frame=j.query_frame,
             visual_crop_frame=j.crop.frame,
-            image_size=(j.crop.original_width, j.crop.original_height), frames=frames, peaks=peaks))
-        log.info("query %s: %d peaks %s", j.key, len(peaks), [p.frame for p in peaks])
+            image_size=(j.crop.original_width, j.crop.original_height), frames=frames, peaks=peaks,
+            reason=reason))
+        if peaks:
+            log.info("query %s: %d peaks %s", j.key, len(peaks), [p.frame for p in peaks])
+        else:
+            log.warning("query %s: no peak: %s", j.key, reason)
     return out
 
 

@@ -7,7 +7,13 @@ smoothed score reaches `min_score`; with none, the top box of the last scored fr
 fallback), or the latest best-scoring frame when that one has no box. One peak per query. The
 signal is zero-padded at both ends so that a detection run touching an edge still forms a peak.
 `all`: EgoLoc's "keep every peak": every find_peaks peak, one box each (the top box of that frame);
-with none, the frame of the highest smoothed score (no peak at all if every score is 0).
+with none, the frame of the highest smoothed score.
+
+SiamRCNN puts a box on every frame; a verifying backend (`features`) leaves frames without one.
+So a smoothed peak can sit on a frame with no box (the median fills a one-frame gap in a run):
+its box is then the best box within the filter's window, the frame that made the peak. And a
+detection run shorter than the median's half-width vanishes from the smoothed signal: the
+fallback then takes the raw scores. No peak at all only when no frame has a box.
 """
 
 from __future__ import annotations
@@ -53,29 +59,48 @@ def pick_peaks(frames: list[tuple[int, list[ScoredBox]]], conf: dict | None = No
     conf = {**DEFAULTS, **(conf or {})}
     if not frames:
         return []
-    sm = smooth(score_signal(frames), conf["smoothing"])
+    raw = score_signal(frames)
+    sm = smooth(raw, conf["smoothing"])
     idx = find_signal_peaks(sm, conf)
+    radius = int(conf["smoothing"]) // 2  # the median window is 2 * radius + 1 wide (made odd)
 
     def peak_at(i: int) -> Peak | None:
+        """The peak of smoothed index i on the best boxed frame of its median window (the nearest
+        to i, then the latest, on ties); i itself whenever it has a box."""
+        if not frames[i][1]:
+            lo, hi = max(0, i - radius), min(len(frames), i + radius + 1)
+            boxed = [j for j in range(lo, hi) if frames[j][1]]
+            if not boxed:
+                return None
+            i = max(boxed, key=lambda j: (raw[j], -abs(j - i), j))
         fno, boxes = frames[i]
-        return Peak(fno, boxes[0]) if boxes else None
+        return Peak(fno, boxes[0])
+
+    def best(signal: np.ndarray, latest: bool = True) -> list[Peak]:
+        """The peak at the highest score of `signal` (the latest or the first one); [] if all 0."""
+        if signal.max() <= 0:
+            return []
+        i = len(signal) - 1 - int(np.argmax(signal[::-1])) if latest else int(np.argmax(signal))
+        peak = peak_at(i)
+        return [peak] if peak is not None else []
 
     if conf["method"] == "vq2d":
         for i in idx[::-1]:
             if sm[i] >= conf["min_score"]:
-                return [peak_at(int(i))]
-        last = peak_at(len(frames) - 1)
-        if last is not None:
-            return [last]
+                peak = peak_at(int(i))
+                if peak is not None:
+                    return [peak]
+        last = frames[-1]
+        if last[1]:
+            return [Peak(last[0], last[1][0])]
         # Ego4D's fallback frame has no box: take the latest best-scoring frame instead.
-        if sm.max() <= 0:
-            return []
-        best = peak_at(int(len(sm) - 1 - np.argmax(sm[::-1])))
-        return [best] if best is not None else []
+        return best(sm) or best(raw)
     if conf["method"] == "all":
-        if idx.size == 0:
-            if sm.max() <= 0:
-                return []
-            idx = np.array([int(np.argmax(sm))])
-        return [p for p in (peak_at(int(i)) for i in idx) if p is not None]
+        peaks = {}
+        for p in (peak_at(int(i)) for i in idx):
+            if p is not None:
+                peaks.setdefault(p.frame, p)
+        if not peaks:
+            return best(sm, latest=False) or best(raw, latest=False)
+        return sorted(peaks.values(), key=lambda p: p.frame)
     raise ValueError(f"unknown peak method {conf['method']!r} (expected 'vq2d' or 'all')")

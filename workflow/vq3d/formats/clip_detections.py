@@ -19,7 +19,8 @@ Shape (JSON, one file per clip)::
           ],
           "peaks": [                      # detection peaks, ascending frame
             {"frame": 547, "box": [x1, y1, x2, y2], "score": 0.83}
-          ]
+          ],
+          "reason": "..."                 # optional: why `peaks` is empty
         }
       ]
     }
@@ -75,6 +76,7 @@ class QueryDetections:
     image_size: tuple[int, int]
     frames: list[tuple[int, list[ScoredBox]]] = field(default_factory=list)
     peaks: list[Peak] = field(default_factory=list)
+    reason: str | None = None  # why there is no peak (None when there are peaks)
 
     @property
     def key(self) -> tuple[int, str]:
@@ -117,6 +119,7 @@ def to_json(det: ClipDetections) -> dict:
             "peaks": [{"frame": int(p.frame),
                        "box": [_round(p.box.x1), _round(p.box.y1), _round(p.box.x2), _round(p.box.y2)],
                        "score": round(float(p.box.score), 5)} for p in q.peaks],
+            **({"reason": str(q.reason)} if q.reason else {}),
         })
     return {"format": FORMAT, "version": VERSION, "clip_uid": det.clip_uid,
             "backend": det.backend, "queries": queries}
@@ -186,6 +189,8 @@ def from_json(data, path: str | os.PathLike = "<memory>") -> ClipDetections:
             query_frame=_field(path, q, "query_frame", int, where),
             visual_crop_frame=_field(path, q, "visual_crop_frame", int, where),
             image_size=(size[0], size[1]), frames=frames, peaks=peaks)
+        if q.get("reason") is not None:
+            qd.reason = _field(path, q, "reason", str, where)
         if out.get(*qd.key) is not None:
             raise InputError(path, f"{where}: query {qd.key} appears twice")
         out.queries.append(qd)

@@ -151,7 +151,7 @@ def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: 
     good = [l for l in lifted if l.point_world is not None]
     if not good:
         if not qdet.peaks:
-            reason = "no detection peak"
+            reason = "no detection peak" + (f" ({qdet.reason})" if getattr(qdet, "reason", None) else "")
         elif not usable:
             reason = "no peak frame has a pose"
         else:
