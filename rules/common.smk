@@ -57,7 +57,7 @@ def video_is_clip(wildcards):
 
 
 def clip_scan_dir(wildcards):
-    return str(FILES["scans_dir"] / CLIPS[wildcards.clip].scan_uid)
+    return str(FILES["scans_dir"] / CLIPS[wildcards.clip].scan_folder)
 
 
 def scan_uid(wildcards):

@@ -2,8 +2,11 @@
 
 Both dataset kinds are described the same way, so every later stage runs one code path:
 `dataset_files(config)` gives the annotation/query/mapping/intrinsics files, the videos and scans
-folders; `clip_refs(config)` lists the clips (uid, video, scan) with every id validated before any
-job is built from it, and (ego4d) every clip checked to have a query and to be in the query file."""
+folders; `clip_refs(config)` lists the clips (uid, video, scan name, scan folder) with every id
+validated before any job is built from it, and (ego4d) every clip checked to have a query, to be
+in the query file, and its scan name mapped to a scan folder (`ego4d.scan_names`, see
+vq3d.formats.scan_names: the annotations say `unict_Scooter mechanic_31`, the folder is
+`unict_3dscan_001`)."""
 
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from .synth import layout
 class ClipRef:
     clip_uid: str
     video_uid: str
-    scan_uid: str
+    scan_uid: str     # the scan's name in the annotations (keys scan_to_intrinsics.json)
+    scan_folder: str  # its folder under the scans folder (== scan_uid for the synthetic scans)
 
 
 def synth_dir(config: dict) -> Path:
@@ -64,12 +68,28 @@ def dataset_files(config: dict) -> dict[str, Path | None]:
 def clip_refs(config: dict) -> list[ClipRef]:
     """The clips of the configured dataset and split, ids validated, in a stable order."""
     if config["dataset"]["kind"] == "synth":
-        return [ClipRef(c.clip_uid, c.video_uid, c.scan_uid) for c in layout.clips(config["synth"])]
+        return [ClipRef(c.clip_uid, c.video_uid, c.scan_uid, c.scan_uid) for c in layout.clips(config["synth"])]
     files = dataset_files(config)
     refs = read_vq3d_clip_refs(files["annotations"])
     if files["queries"] is not None and Path(files["queries"]).is_file():
         check_clips_in_queries(refs, files["queries"], files["annotations"])
-    return refs
+    return map_scan_folders(refs, config["ego4d"].get("scan_names"), files["annotations"])
+
+
+def map_scan_folders(refs: list[ClipRef], scan_names, annotations) -> list[ClipRef]:
+    """Each clip's scan folder from the scan name mapping (None: Ego4D's own table); every scan
+    name of the annotation file must be mapped, all unmapped ones are named at once."""
+    from .formats.scan_names import BUILTIN, read_scan_names
+
+    table = read_scan_names(scan_names)
+    source = str(scan_names) if scan_names else BUILTIN
+    missing = sorted({r.scan_uid for r in refs if r.scan_uid not in table})
+    if missing:
+        known = ", ".join(repr(n) for n in sorted(table))
+        raise InputError(annotations, f"scan name(s) {', '.join(map(repr, missing))} have no scan folder "
+                                      f"in {source} (it maps {known}); set ego4d.scan_names to a JSON "
+                                      "file {scan name: folder} that maps them")
+    return [ClipRef(r.clip_uid, r.video_uid, r.scan_uid, table[r.scan_uid]) for r in refs]
 
 
 def check_clips_in_queries(refs: list[ClipRef], queries, annotations) -> None:
@@ -115,7 +135,7 @@ def read_vq3d_clip_refs(path: str | os.PathLike) -> list[ClipRef]:
             anns = as_list(path, clip, "annotations", cw, optional=True) or []
             if not any(isinstance(a, dict) and a.get("query_sets") for a in anns):
                 no_query.append(f"{cw} (clip {clip_uid})")
-            refs.setdefault(clip_uid, ClipRef(clip_uid, video_uid, scan))
+            refs.setdefault(clip_uid, ClipRef(clip_uid, video_uid, scan, scan))
     if not refs:
         raise InputError(path, "no clips found under 'videos[].clips[]'")
     if no_query:

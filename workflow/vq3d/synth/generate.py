@@ -188,11 +188,12 @@ def _render_scene(args) -> dict:
     titles = {o.index: o.title for o in scene.objects}
     log.info("scene %d: %d source frames, %d clips, %d objects", scene_idx, len(poses), len(clips), len(objects))
     return {"scene": scene_idx, "video_uid": video_uid, "scan_uid": scan_uid, "intrinsics": cam.as_intrinsics(),
+            "width": W, "height": H,
             "clips": clips, "objects": objects, "titles": titles}
 
 
 def _write_annotations(root: Path, conf: dict, scenes: list[dict]) -> None:
-    W, H, fps = conf["width"], conf["height"], conf["source_fps"]
+    fps = conf["source_fps"]
     step = fps // CLIP_FPS
     vq3d = {"val": [], "test": []}
     vq2d = {"val": [], "test": []}
@@ -200,6 +201,7 @@ def _write_annotations(root: Path, conf: dict, scenes: list[dict]) -> None:
     gt_clips, gt_queries, gt_objects, intrinsics = {}, [], {}, {}
     for sc in scenes:
         vuid, suid = sc["video_uid"], sc["scan_uid"]
+        W, H = sc["width"], sc["height"]
         intrinsics[suid] = sc["intrinsics"]
         gt_objects[suid] = sc["objects"]
         v3 = {s: {"video_uid": vuid, "split": s, "scan_uid": suid, "clips": []} for s in ("val", "test")}
@@ -263,14 +265,22 @@ def _write_annotations(root: Path, conf: dict, scenes: list[dict]) -> None:
     (gt / "objects.json").write_text(json.dumps(gt_objects, indent=1))
 
 
-def generate(out_dir, conf: dict | None = None, workers: int | None = None) -> None:
-    """Write the whole dataset to `out_dir`, which appears at once (built in a temp sibling)."""
+def generate(out_dir, conf: dict | None = None, workers: int | None = None,
+             resolutions: list[tuple[int, int]] | None = None) -> None:
+    """Write the whole dataset to `out_dir`, which appears at once (built in a temp sibling).
+
+    `resolutions`: (width, height) per scene, cycled (default: the conf's for every scene); each
+    scene's video, camera, intrinsics key and boxes use its own."""
     conf = _conf(conf)
+    for w, h in resolutions or []:
+        _conf({**conf, "width": w, "height": h})  # same checks as the conf's own resolution
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         for sub in (layout.FILES["videos"], layout.FILES["scans"], f"{layout.FILES['gt']}/poses", f"{layout.FILES['gt']}/boxes"):
             (tmp / sub).mkdir(parents=True)
-        jobs = [(conf, s, str(tmp)) for s in range(conf["scenes"])]
+        sizes = resolutions or [(conf["width"], conf["height"])]
+        jobs = [({**conf, "width": sizes[s % len(sizes)][0], "height": sizes[s % len(sizes)][1]}, s, str(tmp))
+                for s in range(conf["scenes"])]
         workers = workers or min(conf["scenes"], os.cpu_count() or 1)
         if workers > 1:
             with ProcessPoolExecutor(workers) as pool:
@@ -292,20 +302,37 @@ def main(annotations, queries, intrinsics, videos, scans, gt, out_dir, conf) -> 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from . import replica
+
     parser.add_argument("--out", required=True, help="dataset folder to create (replaced if it exists)")
-    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    parser.add_argument("--scenes", type=int, default=DEFAULTS["scenes"])
-    parser.add_argument("--clips-per-scene", type=int, default=DEFAULTS["clips_per_scene"])
-    parser.add_argument("--queries-per-clip", type=int, default=DEFAULTS["queries_per_clip"])
-    parser.add_argument("--width", type=int, default=DEFAULTS["width"])
-    parser.add_argument("--height", type=int, default=DEFAULTS["height"])
-    parser.add_argument("--source-fps", type=int, default=DEFAULTS["source_fps"])
-    parser.add_argument("--clip-seconds", type=float, default=DEFAULTS["clip_seconds"])
+    parser.add_argument("--layout", choices=["synth", "ego4d"], default="synth",
+                        help="synth: the demo's own layout; ego4d: laid out as the ego4d CLI, Ego4D's "
+                             "and EgoLoc's repositories deliver the real data (docs/replica.md)")
+    # Defaults depend on the layout (the ego4d replica is smaller: CI-sized); None = that default.
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--scenes", type=int)
+    parser.add_argument("--clips-per-scene", type=int)
+    parser.add_argument("--queries-per-clip", type=int)
+    parser.add_argument("--width", type=int, help="--layout synth only")
+    parser.add_argument("--height", type=int, help="--layout synth only")
+    parser.add_argument("--source-fps", type=int, help="--layout synth only (the replica is 30 fps)")
+    parser.add_argument("--clip-seconds", type=float)
     parser.add_argument("--workers", type=int, default=None, help="processes (default: one per scene, ≤ CPUs)")
+    replica.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> None:
-    conf = {k: getattr(args, k) for k in DEFAULTS}
+    if args.layout == "ego4d":
+        from . import replica
+
+        for name in ("width", "height", "source_fps"):
+            if getattr(args, name) is not None:
+                raise InputError(f"synth --{name.replace('_', '-')}", "not an option of --layout ego4d "
+                                 "(its videos are 30 fps at Ego4D's resolutions divided by --scale)")
+        conf = {k: getattr(args, k) for k in replica.REPLICA_DEFAULTS if getattr(args, k, None) is not None}
+        replica.write_replica(args.out, conf, workers=args.workers)
+        return
+    conf = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
     generate(args.out, conf, workers=args.workers)
 
 
