@@ -29,6 +29,7 @@ from vq3d.formats.clip_detections import ClipDetections, QueryDetections, write_
 from vq3d.formats.clip_predictions import ClipPredictions, write_clip_predictions
 from vq3d.formats.poses import ClipPoses, write_poses
 from vq3d.pose import imported
+from vq3d.video.ffmpeg import ffmpeg_exe
 
 CLIP, VIDEO, SCAN = "clip-a", "vid-a", "scan-a"
 W, H = 320, 240
@@ -98,7 +99,7 @@ def ego4d_config(annotations) -> dict:
 
 
 def _ffmpeg(*args) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, stdin=subprocess.DEVNULL)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *args], check=True, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")

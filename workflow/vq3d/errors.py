@@ -1,4 +1,8 @@
-"""Errors that mean "the input is wrong", reported as one clear line instead of a traceback."""
+"""Errors that mean "the input is wrong", reported as one clear line instead of a traceback.
+
+Every vq3d exception pickles with its message and attributes (tests/test_errors.py checks all of
+them): stages run work in process pools, and an exception that cannot be rebuilt in the parent
+turns into a BrokenProcessPool "bug" that hides the real one-line reason."""
 
 
 class InputError(ValueError):
@@ -6,4 +10,8 @@ class InputError(ValueError):
 
     def __init__(self, path, message: str):
         self.path = str(path)
+        self.message = message
         super().__init__(f"{path}: {message}")
+
+    def __reduce__(self):  # the default would call InputError(str(self)) and fail
+        return (type(self), (self.path, self.message), self.__dict__)

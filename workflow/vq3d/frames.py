@@ -29,7 +29,7 @@ import cv2
 from .atomic import atomic_dir, write_json
 from .errors import InputError
 from .formats.queries import ClipTiming, read_queries
-from .video.ffmpeg import FFmpegError, choose_decoder, decoder_args, run_ffmpeg
+from .video.ffmpeg import FFmpegError, choose_decoder, decoder_args, locate, run_ffmpeg
 from .video.probe import VideoInfo, probe
 
 log = logging.getLogger(__name__)
@@ -143,9 +143,10 @@ def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
                     clip_uid, over, dropped)
     size = output_size(info.width, info.height, conf["max_side"])
     decoder = choose_decoder(conf["decoder"], video)
-    log.info("%s: %d frames at %g fps from [%.3f, %.3f) s of %s (%dx%d, %.3f fps), decoder %s",
-             clip_uid, available, fps, start, end, video, info.width, info.height, info.fps,
-             decoder)
+    binary = locate()
+    log.info("%s: %d frames at %g fps from [%.3f, %.3f) s of %s (%dx%d, %.3f fps), decoder %s, "
+             "%s ffmpeg %s (%s)", clip_uid, available, fps, start, end, video, info.width,
+             info.height, info.fps, decoder, binary.source, binary.path, binary.version)
     scale = size if size != (info.width, info.height) else None
     with atomic_dir(out_dir) as tmp:
         kwargs = dict(fps=fps, size=scale, jpeg_quality=conf["jpeg_quality"], what=clip_uid)
@@ -181,6 +182,7 @@ def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
             "expected_count": count,
             "dropped_at_end": dropped,
             "decoder": decoder,
+            "ffmpeg": binary.record(),
             "jpeg_quality": conf["jpeg_quality"],
             "source": {
                 "video": str(video),

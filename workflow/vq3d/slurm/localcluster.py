@@ -30,9 +30,19 @@ class ClusterError(RuntimeError):
     """The local cluster cannot be started (the message says why)."""
 
 
+def search_path() -> str:
+    """The PATH, plus /usr/sbin (where Debian puts slurmctld and munged) when it has no sbin entry
+    (a root shell started without one); a PATH that lists its own sbin folders is taken as is, so
+    a test can hide Slurm by giving one without it (.ci/bare-path)."""
+    path = os.environ.get("PATH", "")
+    if any(p.rstrip("/").endswith("sbin") for p in path.split(os.pathsep) if p):
+        return path
+    return path + os.pathsep + "/usr/sbin"
+
+
 def unavailable_reason() -> str | None:
     """Why a local cluster cannot run here, or None when it can."""
-    missing = [b for b in NEEDED if not shutil.which(b, path=os.environ.get("PATH", "") + ":/usr/sbin")]
+    missing = [b for b in NEEDED if not shutil.which(b, path=search_path())]
     if missing:
         return f"Slurm/munge binaries not found: {', '.join(missing)}"
     if os.geteuid() != 0:

@@ -28,7 +28,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -39,7 +38,7 @@ import numpy as np
 from ..atomic import atomic_dir
 from ..errors import InputError
 from ..progress import Progress
-from ..video.ffmpeg import FFmpegError
+from ..video.ffmpeg import INSTALL_HINT, FFmpegError, ffmpeg_exe
 from . import layout
 from .annotate import annotation_3d, box_entry, choose_query, mp_to_annotation, object_boxes
 from .camera import fisheye_for
@@ -85,14 +84,13 @@ class _Encoder:
 
     def __init__(self, path: Path, width: int, height: int, fps: int):
         self.path = path
-        cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
+        cmd = [ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
                "-r", str(fps), "-i", "-", "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
                "-pix_fmt", "yuv420p", "-threads", "1", str(path)]
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        except FileNotFoundError:
-            raise FFmpegError(cmd, 127, "ffmpeg is not installed or not on the PATH "
-                                        "(apt-get install ffmpeg, or run with --use-conda)") from None
+        except OSError as exc:
+            raise FFmpegError(f"{cmd[0]} cannot be run ({exc}); {INSTALL_HINT}", cmd, 127) from None
         self.cmd = cmd
 
     def write(self, frame: np.ndarray) -> None:
@@ -100,13 +98,13 @@ class _Encoder:
             self.proc.stdin.write(frame.tobytes())
         except BrokenPipeError:  # ffmpeg exited: report why
             err = self.proc.stderr.read().decode(errors="replace")
-            raise FFmpegError(self.cmd, self.proc.wait(), f"writing {self.path}: {err.strip()}") from None
+            raise FFmpegError.failed(self.cmd, self.proc.wait(), f"writing {self.path}: {err.strip()}") from None
 
     def close(self) -> None:
         self.proc.stdin.close()
         err = self.proc.stderr.read().decode(errors="replace")
         if self.proc.wait() != 0:
-            raise FFmpegError(self.cmd, self.proc.returncode, f"writing {self.path}: {err.strip()}")
+            raise FFmpegError.failed(self.cmd, self.proc.returncode, f"writing {self.path}: {err.strip()}")
 
     def kill(self) -> None:
         self.proc.kill()
@@ -275,6 +273,7 @@ def generate(out_dir, conf: dict | None = None, workers: int | None = None,
     for w, h in resolutions or []:
         _conf({**conf, "width": w, "height": h})  # same checks as the conf's own resolution
     out_dir = Path(out_dir)
+    ffmpeg_exe()  # no ffmpeg: fail now with the reason, not in a worker mid-render
     with atomic_dir(out_dir) as tmp:
         for sub in (layout.FILES["videos"], layout.FILES["scans"], f"{layout.FILES['gt']}/poses", f"{layout.FILES['gt']}/boxes"):
             (tmp / sub).mkdir(parents=True)
@@ -335,6 +334,3 @@ def run(args: argparse.Namespace) -> None:
     conf = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
     generate(args.out, conf, workers=args.workers)
 
-
-if shutil.which("ffmpeg") is None:  # fail at import with the reason, not mid-render
-    log.warning("ffmpeg not found on PATH: synth videos cannot be encoded")
