@@ -201,3 +201,19 @@ def test_atomic_no_partial_folder(tmp_path, monkeypatch):
 def test_bad_conf_is_clear(tmp_path):
     with pytest.raises(ValueError, match="even"):
         gen.generate(tmp_path / "x", {**TINY, "width": 321}, workers=1)
+
+
+def test_clip_length_off_the_frame_grid_matches_the_frames_stage(tmp_path):
+    # Found by the configuration sweep: a clip_seconds that is not a multiple of 0.2 s (3.1 s:
+    # frames at 0.0 .. 3.0 s) gave 15 ground-truth frames where the frames stage extracts 16.
+    from vq3d import frames
+
+    conf = {**TINY, "width": 96, "height": 72, "clip_seconds": 3.1, "queries_per_clip": 1}
+    gen.generate(tmp_path / "ds", conf, workers=1)
+    (clip, ref), = _load(tmp_path / "ds/gt/clips.json").items()
+    summary = frames.main(tmp_path / "ds/videos" / f"{ref['video_uid']}.mp4",
+                          tmp_path / "ds" / layout.FILES["queries_val"], tmp_path / "frames", clip,
+                          False, {"decoder": "cpu"})
+    assert summary["count"] == ref["n_frames"] == len(ref["source_frames"]) == 16
+    boxes = _load(tmp_path / "ds/gt/boxes" / f"{clip}.json")["frames"]
+    assert len(boxes) == 16

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..atomic import atomic_dir
 from ..errors import InputError
+from ..frames import expected_count
 from ..progress import Progress
 from ..video.ffmpeg import INSTALL_HINT, FFmpegError, ffmpeg_exe
 from . import layout
@@ -128,7 +129,7 @@ def _render_scene(args) -> dict:
     renderer = FisheyeRenderer(scene, cam)
     clip_frames = {}  # source frame → (clip, clip frame)
     for c, (start, end) in enumerate(timing):
-        for i in range(int(np.floor((end - start) * CLIP_FPS + 1e-9))):
+        for i in range(expected_count(start, end, CLIP_FPS)):  # the frames stage's own count
             clip_frames[start * fps + i * step] = (c, i)
     boxes = [[] for _ in timing]
     nrng = rng(4)
