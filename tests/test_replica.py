@@ -151,3 +151,91 @@ def test_same_shapes_as_the_anchors(rep, anchors):
     real_m = _load(anchors / "egoloc/data/metadata/clip_names_val_test.json")
     ours_m = _load(out / "EgoLoc/data/metadata/clip_names_val_test.json")
     assert set(ours_m["clips"][0]) == set(real_m["clips"][0])
+
+
+# --- the local S3: the real ego4d CLI downloads the replica ----------------------------------------
+
+@pytest.fixture(scope="module")
+def s3(rep, tmp_path_factory):
+    pytest.importorskip("moto.server")
+    from vq3d.synth.serve import _CLEARED, serving
+
+    out, _ = rep
+    with serving(out, tmp_path_factory.mktemp("aws")) as env, pytest.MonkeyPatch.context() as mp:
+        for k in _CLEARED:
+            mp.delenv(k, raising=False)
+        for k, v in env.items():
+            mp.setenv(k, v)
+        yield env
+
+
+def test_download_every_dataset_from_the_local_s3(rep, s3, tmp_path):
+    from vq3d import download
+
+    out, summary = rep
+    dl = tmp_path / "ego4d"
+    for dataset in ("annotations", "3d"):
+        files = download.download_files(dl, dataset)
+        assert files and all(f.read_bytes() == (out / V2 / dataset / f.name).read_bytes() for f in files)
+    folders = download.download_scans(dl)
+    assert sorted(f.name for f in folders) == sorted(s["folder"] for s in summary["scans"].values())
+    for f in folders:
+        assert (f / next(s["mesh"] for s in summary["scans"].values() if s["folder"] == f.name)).is_file()
+        assert (f / "cloud.xyz").is_file()
+    mtimes = {f: f.stat().st_mtime_ns for f in folders}
+    assert download.download_scans(dl) == folders and all(f.stat().st_mtime_ns == m for f, m in mtimes.items())
+    cuid, info = next(iter(summary["clips"].items()))
+    clip = download.main(tmp_path / "clips" / f"{cuid}.mp4", cuid, "clips", "default")
+    assert clip.read_bytes() == (out / V2 / "clips" / f"{cuid}.mp4").read_bytes()
+    video = download.main(tmp_path / "videos" / f"{info['video_uid']}.mp4", info["video_uid"], "videos", "default")
+    assert video.read_bytes() == (out / V2 / "full_scale" / f"{info['video_uid']}.mp4").read_bytes()
+    # the VQ clip_uid names the canonical clip file; its source_clip_uid is not in the clips manifest
+    vq2d = _load(out / V2 / "annotations/vq_val.json")
+    source = vq2d["videos"][0]["clips"][0]["source_clip_uid"]
+    from vq3d.errors import InputError
+    with pytest.raises(InputError, match=f"uid {source} is not in the Ego4D v2_1 'clips' manifest"):
+        download.main(tmp_path / "x.mp4", source, "clips", "default")
+
+
+def test_missing_scan_object_is_an_error(rep, s3, tmp_path):
+    """The CLI exits 0 when an object listed in the manifest is absent: the download says which."""
+    import boto3.session
+    from vq3d import download
+
+    out, summary = rep
+    c = boto3.session.Session(profile_name="default").client("s3")
+    folder = sorted(s["folder"] for s in summary["scans"].values())[-1]
+    key = f"public/v2_1/3d_scans/{folder}.tar"
+    body = c.get_object(Bucket="ego4d-consortium-sharing", Key=key)["Body"].read()
+    c.delete_object(Bucket="ego4d-consortium-sharing", Key=key)
+    try:
+        with pytest.raises(download.DownloadError, match=rf"1 of 2 3d_scans files were not fetched \({folder}.tar\)"):
+            download.download_scans(tmp_path / "ego4d")
+    finally:
+        c.put_object(Bucket="ego4d-consortium-sharing", Key=key, Body=body)
+
+
+def test_scan_archive_layouts(tmp_path):
+    """A tar with one top folder or with the files at its root; anything escaping is refused."""
+    from vq3d.errors import InputError
+    from vq3d.scan_archive import extract_scan
+
+    src = tmp_path / "src"
+    (src / "unict_3dscan_009").mkdir(parents=True)
+    (src / "unict_3dscan_009" / "m.obj").write_text("v 0 0 0\n")
+    with tarfile.open(tmp_path / "a.tar", "w") as t:
+        t.add(src / "unict_3dscan_009", arcname="unict_3dscan_009")
+    with tarfile.open(tmp_path / "unict_3dscan_010.tar", "w") as t:
+        t.add(src / "unict_3dscan_009" / "m.obj", arcname="m.obj")
+    scans = tmp_path / "scans"
+    assert extract_scan(tmp_path / "a.tar", scans) == scans / "unict_3dscan_009"
+    assert extract_scan(tmp_path / "unict_3dscan_010.tar", scans) == scans / "unict_3dscan_010"
+    assert (scans / "unict_3dscan_010" / "m.obj").is_file()
+    with tarfile.open(tmp_path / "evil.tar", "w") as t:
+        t.add(src / "unict_3dscan_009" / "m.obj", arcname="../../etc/m.obj")
+    with pytest.raises(InputError, match="cannot be unpacked|unsafe scan folder"):
+        extract_scan(tmp_path / "evil.tar", scans)
+    (tmp_path / "bad.tar").write_bytes(b"not a tar")
+    with pytest.raises(InputError, match="scan archive cannot be read"):
+        extract_scan(tmp_path / "bad.tar", scans)
+    assert sorted(p.name for p in scans.iterdir()) == ["unict_3dscan_009", "unict_3dscan_010"]

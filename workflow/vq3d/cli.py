@@ -16,7 +16,8 @@ from .stage_runner import expected_failure, setup_logging
 # module without them gets one --option per parameter of its main() (add_signature_arguments)
 SUBCOMMANDS = {
     "synth": ("vq3d.synth.generate", "generate the synthetic egocentric benchmark"),
-    "download": ("vq3d.download", "fetch Ego4D clips/videos/annotations with the ego4d CLI"),
+    "download": ("vq3d.download", "fetch Ego4D clips/videos, annotations or 3d scans with the ego4d CLI"),
+    "serve-replica": ("vq3d.synth.serve", "serve an Ego4D-layout replica from a local S3 for the ego4d CLI"),
     "frames": ("vq3d.frames", "cut a clip and extract its frames at the clip fps"),
     "detect": ("vq3d.detect", "score a clip's frames against each visual crop and pick peaks"),
     "pose-sfm": ("vq3d.pose.sfm", "SfM of a clip's frames with the scan's intrinsics"),

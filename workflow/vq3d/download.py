@@ -138,46 +138,85 @@ def main(video, uid, source, aws_profile, version: str = VERSION) -> Path:
     return video
 
 
-def download_annotations(out_dir, aws_profile: str = "default", version: str = VERSION) -> list[Path]:
-    """Fetch the Ego4D annotations (`--datasets annotations`) into out_dir/<major>/annotations/.
+FILE_DATASETS = ("annotations", "3d", "3d_scans")  # --dataset choices: whole-dataset downloads
+
+
+def download_files(out_dir, dataset: str = "annotations", aws_profile: str = "default",
+                   version: str = VERSION) -> list[Path]:
+    """Fetch a file dataset (`annotations`, `3d`, `3d_scans`) into out_dir/<major>/<dataset>/.
 
     Each file is written by boto3 under a temporary name and renamed, so a file present is complete;
-    a re-run fetches only files whose S3 version or size changed (the CLI's manifest.ver check)."""
+    a re-run fetches only files whose S3 version or size changed (the CLI's manifest.ver check).
+    The CLI exits 0 when objects are missing or a download fails, so what arrived is checked here:
+    every manifest row's file, at the S3 object's size."""
+    if dataset not in FILE_DATASETS:
+        raise InputError("vq3d download --dataset", f"must be one of {', '.join(FILE_DATASETS)}, got {dataset!r}")
     out_dir = Path(out_dir)
     _check_profile(aws_profile)
-    output = _run_cli(out_dir, "annotations", aws_profile, version)
-    ds_dir = out_dir / version.split("_")[0] / "annotations"
+    output = _run_cli(out_dir, dataset, aws_profile, version)
+    ds_dir = out_dir / version.split("_")[0] / dataset
     manifest = ds_dir / "manifest.csv"
     if not manifest.is_file():
-        raise DownloadError(f"could not read {manifest_url(version, 'annotations')}: {_tail(output)}")
+        raise DownloadError(f"could not read the Ego4D {dataset} manifest {manifest_url(version, dataset)} "
+                            f"(credentials, network, licence?): {_tail(output)}")
     rows = _manifest_rows(manifest)
-    files = [ds_dir / Path(r.get("s3_path") or r.get("canonical_s3_location") or "").name
-             for r in rows.values()]
+    files = {ds_dir / Path(r.get("s3_path") or r.get("canonical_s3_location") or "").name:
+             r.get("s3_path") or r.get("canonical_s3_location") for r in rows.values()}
     missing = [f.name for f in files if not f.is_file()]
     if missing:
-        raise DownloadError(f"{len(missing)} of {len(files)} annotation files were not fetched "
-                            f"({', '.join(missing[:5])}): {_tail(output)}")
-    log.info("%d annotation files in %s", len(files), ds_dir)
-    return files
+        raise DownloadError(f"{len(missing)} of {len(files)} {dataset} files were not fetched "
+                            f"({', '.join(missing[:5])}) into {ds_dir}: {_tail(output)}")
+    short = [f"{f.name} ({f.stat().st_size} of {n} bytes)" for f, s3_path in files.items()
+             if f.stat().st_size != (n := _s3_size(aws_profile, s3_path))]
+    if short:
+        raise DownloadError(f"{len(short)} {dataset} file(s) in {ds_dir} are incomplete: {', '.join(short[:5])}")
+    log.info("%d %s files in %s", len(files), dataset, ds_dir)
+    return sorted(files)
+
+
+def download_annotations(out_dir, aws_profile: str = "default", version: str = VERSION) -> list[Path]:
+    """Fetch the Ego4D annotations (`--datasets annotations`) into out_dir/<major>/annotations/."""
+    return download_files(out_dir, "annotations", aws_profile, version)
+
+
+def download_scans(out_dir, scans_dir=None, aws_profile: str = "default", version: str = VERSION) -> list[Path]:
+    """Fetch the VQ3D scans (`--datasets 3d_scans`: one tar per scan, Ego4d issue #61) and unpack
+    each into scans_dir/<scan folder>/ (default out_dir/scans), the layout vq3d reads (the VQ3D
+    README's data/v1/3d/scans/<folder>). Returns the scan folders."""
+    from .scan_archive import extract_scan
+
+    scans_dir = Path(scans_dir) if scans_dir else Path(out_dir) / "scans"
+    tars = download_files(out_dir, "3d_scans", aws_profile, version)
+    return [extract_scan(t, scans_dir) for t in tars]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--uid", help="clip uid (--source clips) or video uid (--source videos)")
     parser.add_argument("--source", choices=sorted(DATASETS), default="clips")
     parser.add_argument("--out", required=True,
-                        help="the mp4 to write; with --annotations, the output folder")
-    parser.add_argument("--annotations", action="store_true", help="fetch the annotations instead")
+                        help="the mp4 to write; with --dataset, the ego4d CLI output folder")
+    parser.add_argument("--dataset", choices=FILE_DATASETS,
+                        help="fetch a whole file dataset instead: annotations, 3d (VQ3D lists) or "
+                             "3d_scans (the scans, unpacked into --scans-dir)")
+    parser.add_argument("--annotations", action="store_true", help="same as --dataset annotations")
+    parser.add_argument("--scans-dir", default=None, help="--dataset 3d_scans: where the scan folders go "
+                                                          "(default OUT/scans)")
     parser.add_argument("--aws-profile", default="default")
     parser.add_argument("--version", default=VERSION, help="Ego4D release (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.annotations:
-        files = download_annotations(args.out, args.aws_profile, args.version)
-        print(f"{len(files)} annotation files in {Path(args.out)}")
+    dataset = "annotations" if args.annotations else args.dataset
+    if dataset == "3d_scans":
+        folders = download_scans(args.out, args.scans_dir, args.aws_profile, args.version)
+        print(f"{len(folders)} scans in {folders[0].parent if folders else args.scans_dir}")
+        return 0
+    if dataset:
+        files = download_files(args.out, dataset, args.aws_profile, args.version)
+        print(f"{len(files)} {dataset} files in {files[0].parent if files else args.out}")
         return 0
     if not args.uid:
-        raise SystemExit("vq3d download: --uid is required (or --annotations)")
+        raise SystemExit("vq3d download: --uid is required (or --dataset)")
     path = main(args.out, args.uid, args.source, args.aws_profile, args.version)
     print(path)
     return 0
