@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from vq3d.formats.poses import read_poses
+from vq3d.config import defaults
 from vq3d.pose import geometry, merge, pnp, register, sfm
 
-CONF = {"min_sfm_images": 5, "pnp": True, "interpolate_max_gap": 2, "max_disagreement_m": 0.3}
+CONF = defaults("pose")  # the whole pose section: a superset of every pose stage's slice
 
 
 def run_clip(frames, intrinsics, scan_dir, scan_uid, clip_uid, work: Path, conf: dict = CONF) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vq3d.config import defaults
 from vq3d.predict.aggregate import aggregate
 
 MODES = ("last", "mf_mean", "mf_median", "mf_weighted2d", "mf_nms", "mf_geomedian")
@@ -39,13 +40,14 @@ def simulate(rng, p_false: float):
 
 
 def main(queries: int = 20000):
+    conf = defaults("predict")
     print(f"{'p_false':>8} " + " ".join(f"{m:>22}" for m in MODES))
     for p_false in (0.0, 0.2, 0.4):
         rng = np.random.default_rng(0)
         sims = [simulate(rng, p_false) for _ in range(queries)]
         cells = []
         for mode in MODES:
-            err = np.array([np.linalg.norm(aggregate(p, s, f, mode)) for p, s, f in sims])
+            err = np.array([np.linalg.norm(aggregate(p, s, f, mode, conf)) for p, s, f in sims])
             cells.append(f"L2 {err.mean():.3f} / <0.5m {100 * (err < 0.5).mean():5.1f}%")
         print(f"{p_false:>8} " + " ".join(f"{c:>22}" for c in cells))
 

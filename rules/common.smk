@@ -4,21 +4,20 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
-from vq3d.config import ConfigError, schema_path, validate_config
+from vq3d.config import ConfigError, validate_config
 from vq3d.dataset import clip_refs, dataset_files
 from vq3d.errors import InputError
 from vq3d.ids import SAFE_ID, UnsafeIdError
+from vq3d.stages import config_slice  # each rule's conf: only the keys its stage reads
 
-# Our validator first (it names the key, the value and what was expected), then Snakemake's own
-# so the schema stays the single source of truth for both.
+# Validated against the schema, defaults filled (the schema is their only source), by the same
+# validator as the CLI's: it names the key, the value and what was expected.
 CONFIG_SOURCE = ", ".join(map(str, getattr(workflow, "configfiles", []))) or "the configuration"
 try:
     validate_config(config, source=CONFIG_SOURCE)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
-validate(config, str(schema_path()), set_default=True)
 
 # Every clip id is checked before any job is built from it.
 try:
@@ -97,11 +96,3 @@ def mono_frames(wildcards):
         return {"frames_dir": str(RESULTS / "clips_frames" / wildcards.clip)}
     return {}
 
-
-def detect_conf():
-    """The detect section, switched to EgoLoc's shared files when the config points at them."""
-    conf = dict(config["detect"])
-    shared = config["ego4d"]["precomputed"]
-    if KIND == "ego4d" and (shared["detections"] or shared["peaks"]):
-        conf.update(backend="precomputed", precomputed=shared["detections"] or shared["peaks"])
-    return conf

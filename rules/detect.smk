@@ -11,7 +11,7 @@ rule detect:
     params:
         stage="vq3d.detect:main",
         clip_uid="{clip}",
-        conf=detect_conf(),
+        conf=config_slice(config, "detect"),
     log:
         str(LOGS / "detect" / "{clip}.log"),
     benchmark:

@@ -14,7 +14,7 @@ if KIND == "synth":
         params:
             stage="vq3d.synth.generate:main",
             out_dir=synth_out_dir,
-            conf=config["synth"],
+            conf=config_slice(config, "synth"),
         log:
             str(LOGS / "synth.log"),
         benchmark:

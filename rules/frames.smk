@@ -12,7 +12,7 @@ rule frames:
         stage="vq3d.frames:main",
         clip_uid="{clip}",
         video_is_clip=video_is_clip,
-        conf=config["frames"],
+        conf=config_slice(config, "frames"),
     log:
         str(LOGS / "frames" / "{clip}.log"),
     benchmark:

@@ -11,7 +11,7 @@ rule pose_sfm:
     params:
         stage="vq3d.pose.sfm:main",
         scan_uid=scan_uid,
-        conf=config["pose"],
+        conf=config_slice(config, "pose_sfm"),
     log:
         str(LOGS / "pose_sfm" / "{clip}.log"),
     benchmark:
@@ -38,7 +38,7 @@ rule pose_register:
     params:
         stage="vq3d.pose.register:main",
         scan_dir=clip_scan_dir,
-        conf=config["pose"],
+        conf=config_slice(config, "pose_register"),
     group:
         "clip_cpu"
     log:
@@ -67,7 +67,7 @@ rule pose_pnp:
         stage="vq3d.pose.pnp:main",
         scan_dir=clip_scan_dir,
         scan_uid=scan_uid,
-        conf=config["pose"],
+        conf=config_slice(config, "pose_pnp"),
     group:
         "clip_cpu"
     log:
@@ -99,7 +99,7 @@ if not PRECOMPUTED_POSES:
         params:
             stage="vq3d.pose.merge:main",
             clip_uid="{clip}",
-            conf=config["pose"],
+            conf=config_slice(config, "pose_merge"),
         group:
             "clip_cpu"
         log:

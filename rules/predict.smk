@@ -16,7 +16,7 @@ rule predict:
         stage="vq3d.predict:main",
         clip_uid="{clip}",
         scan_uid=scan_uid,
-        conf=config["predict"],
+        conf=config_slice(config, "predict"),
     group:
         "clip_cpu"
     log:

@@ -16,6 +16,7 @@ from vq3d.errors import InputError
 from vq3d.formats.pose_internal import read_pnp, read_registration, write_pnp, write_registration
 from vq3d.formats.poses import read_poses
 from vq3d.pose import geometry, merge, register
+from vq3d.stages import stage_conf
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -124,11 +125,12 @@ def test_merge_refits_sim3_from_pnp_frames(tmp_path):
     gt = {i: _pose(20 + i, [0.2 * i, np.sin(i), 1.5 + 0.01 * i]) for i in range(8)}
     cam_from_model = {i: model_from_scan.transform_camera_world(p) for i, p in gt.items()}
     sim, info = merge.fit_scan_from_model(cam_from_model, gt, (np.zeros((0, 3)), np.zeros((0, 3))),
-                                          None, {"register_max_error_m": 0.05})
+                                          None, stage_conf("pose_merge", register_max_error_m=0.05))
     assert info["source"] == "pnp" and info["pnp_inliers"] == 8
     np.testing.assert_allclose(sim.matrix(), scan_from_model.matrix(), atol=1e-9)
     few = {i: gt[i] for i in range(3)}
-    sim, info = merge.fit_scan_from_model(cam_from_model, few, (np.zeros((0, 3)), np.zeros((0, 3))), None, {})
+    sim, info = merge.fit_scan_from_model(cam_from_model, few, (np.zeros((0, 3)), np.zeros((0, 3))), None,
+                                          stage_conf("pose_merge"))
     assert sim is None and info["source"] is None
 
 
@@ -142,7 +144,7 @@ def test_merge_checks_frame_count(tmp_path):
     with pytest.raises(InputError, match="PnP covers 5 frames"):
         merge.main(frames_dir=frames, sfm_dir=tmp_path / "sfm", registration=tmp_path / "reg.json",
                    pnp=tmp_path / "pnp.json", poses=tmp_path / "p.json", summary=tmp_path / "s.json",
-                   clip_uid="c", conf={"max_disagreement_m": 0.3, "interpolate_max_gap": 2})
+                   clip_uid="c", conf=stage_conf("pose_merge"))
 
 
 # ---- bad input -------------------------------------------------------------------------------
@@ -180,16 +182,17 @@ def mini_clip(tmp_path_factory):
 def test_end_to_end_sfm_register_pnp_merge(mini_clip, tmp_path):
     from vq3d.pose import pnp, sfm
     clip, info = mini_clip
-    conf = {"min_sfm_images": 5, "pnp": True, "interpolate_max_gap": 2, "max_disagreement_m": 0.3}
+    # Each stage gets exactly its rule's config slice: a key read outside it fails here.
     sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out_dir=tmp_path / "sfm",
-             scan_uid=info["scan_uid"], conf=conf)
+             scan_uid=info["scan_uid"], conf=stage_conf("pose_sfm"))
     assert (tmp_path / "sfm" / "models" / "0").is_dir()
-    register.main(sfm_dir=tmp_path / "sfm", out=tmp_path / "reg.json", scan_dir=clip / "scan", conf=conf)
+    register.main(sfm_dir=tmp_path / "sfm", out=tmp_path / "reg.json", scan_dir=clip / "scan",
+                  conf=stage_conf("pose_register"))
     pnp.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out=tmp_path / "pnp.json",
-             scan_dir=clip / "scan", scan_uid=info["scan_uid"], conf=conf)
+             scan_dir=clip / "scan", scan_uid=info["scan_uid"], conf=stage_conf("pose_pnp"))
     merge.main(frames_dir=clip / "frames", sfm_dir=tmp_path / "sfm", registration=tmp_path / "reg.json",
                pnp=tmp_path / "pnp.json", poses=tmp_path / "poses.json", summary=tmp_path / "summary.json",
-               clip_uid="clip", conf=conf)
+               clip_uid="clip", conf=stage_conf("pose_merge"))
     gt = np.load(clip / "gt_cam_from_world.npy")
     poses = read_poses(tmp_path / "poses.json")["clip"]
     assert len(poses) == len(gt) == 30
@@ -221,7 +224,7 @@ def test_sfm_mappers_recover_trajectory_up_to_similarity(mini_clip, tmp_path, ma
     camera centres match the ground truth up to a similarity, with fixed known intrinsics."""
     from vq3d.pose import sfm
     clip, info = mini_clip
-    conf = {"min_sfm_images": 5, "sfm_mapper": mapper, "sift_first_octave": 0}
+    conf = stage_conf("pose_sfm", sfm_mapper=mapper, sift_first_octave=0)
     sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out_dir=tmp_path / "sfm",
              scan_uid=info["scan_uid"], conf=conf)
     rec = pycolmap.Reconstruction(tmp_path / "sfm" / "models" / "0")
@@ -239,4 +242,4 @@ def test_sfm_mappers_recover_trajectory_up_to_similarity(mini_clip, tmp_path, ma
     assert np.median(err) < 0.03
     with pytest.raises(ValueError, match="sfm_mapper"):
         sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json",
-                 out_dir=tmp_path / "bad", scan_uid=info["scan_uid"], conf={"sfm_mapper": "nope"})
+                 out_dir=tmp_path / "bad", scan_uid=info["scan_uid"], conf={**conf, "sfm_mapper": "nope"})

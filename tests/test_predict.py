@@ -13,6 +13,7 @@ import numpy as np
 import pycolmap
 import pytest
 
+from vq3d.config import defaults
 from vq3d.errors import InputError
 from vq3d.formats.clip_detections import ClipDetections, Peak, QueryDetections, ScoredBox, \
     write_clip_detections
@@ -24,6 +25,7 @@ from vq3d.predict import aggregate as agg
 from vq3d import lens as camera
 from vq3d.predict import main
 from vq3d.predict import submission as sub
+from vq3d.stages import stage_conf
 from vq3d.predict.lift import PosedPeak, Triangulation, to_camera
 
 W, H = 1440, 1080
@@ -191,10 +193,10 @@ def write_inputs(tmp: Path, poses: dict, peaks: list[tuple[int, tuple, float]], 
 def run_predict(tmp: Path, depth: str, aggregation="mf_median", **conf):
     # The scene's boxes are loose (80 px around a 4 cm sphere whose every point SfM "sees"): no
     # surface-to-centre correction unless a test asks for it.
-    conf = {"sfm_surface_offset": 0.0, **conf}
+    conf = stage_conf("predict", **{"sfm_surface_offset": 0.0, "depth": depth,
+                                    "aggregation": aggregation, **conf})
     main(tmp / "det.json", tmp / "poses.json", tmp / "sfm", tmp / "queries.json", tmp / "intr.json",
-         tmp / "pred.json", CLIP, SCAN, {"depth": depth, "aggregation": aggregation, **conf},
-         frames_dir=tmp / "frames")
+         tmp / "pred.json", CLIP, SCAN, conf, frames_dir=tmp / "frames")
     return read_clip_predictions(tmp / "pred.json").by_key()
 
 
@@ -371,7 +373,7 @@ def test_triangulation_needs_parallax():
     P = look_at(np.zeros(3), CENTRE)
     P2 = look_at(np.array([0.001, 0, 0]), CENTRE)  # 1 mm baseline at 2.3 m
     peaks = [PosedPeak(i, box_of(p), 1.0, p) for i, p in enumerate([P, P2])]
-    X, mask, reason = Triangulation({}).point(CAM, peaks)
+    X, mask, reason = Triangulation(stage_conf("predict")).point(CAM, peaks)
     assert X is None and "parallax" in reason
 
 
@@ -452,10 +454,10 @@ def test_aggregation_modes_by_hand():
     np.testing.assert_allclose(agg.aggregate(POINTS, SCORES, FRAMES, "mf_weighted2d"),
                                [(0.2 + 0.18 + 1.0) / 1.7, (0.09 + 1.0) / 1.7, 1.0 / 1.7])
     # EgoLoc's NMS without fusion (its default) returns the top-scoring point.
-    assert agg.aggregate(POINTS, SCORES, FRAMES, "mf_nms").tolist() == [0.2, 0.1, 0]
+    assert agg.aggregate(POINTS, SCORES, FRAMES, "mf_nms", defaults("predict")).tolist() == [0.2, 0.1, 0]
     # With fusion 0.3: points within 0.5 m of the top scoring > 0.3 × 0.9 join it ([0,0,0] only).
     np.testing.assert_allclose(
-        agg.aggregate(POINTS, SCORES, FRAMES, "mf_nms", {"nms_fusion_threshold": 0.3}),
+        agg.aggregate(POINTS, SCORES, FRAMES, "mf_nms", {**defaults("predict"), "nms_fusion_threshold": 0.3}),
         [0.2 * 0.9 / 1.4, 0.1 * 0.9 / 1.4, 0])
     gm = agg.aggregate(POINTS, SCORES, FRAMES, "mf_geomedian")
     assert np.linalg.norm(gm - [0.2, 0.1, 0]) < 0.2  # the far outlier barely pulls it

@@ -6,6 +6,7 @@ way everywhere: the key's dotted path, the value given, and what was expected.""
 from __future__ import annotations
 
 import copy
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -22,7 +23,14 @@ def schema_path() -> Path:
 
 
 def load_schema() -> dict:
-    return yaml.safe_load(schema_path().read_text())
+    return copy.deepcopy(_schema())
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> dict:
+    # libyaml where present: the schema is read on every workflow load and every CLI call.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(schema_path().read_text(), Loader=loader)
 
 
 def _explain(error: jsonschema.ValidationError, source: str) -> str:
@@ -84,6 +92,12 @@ def _check_dataset(config: dict, source: str) -> None:
                 f"dataset.kind is 'ego4d' but {', '.join('ego4d.' + k for k in missing)} "
                 f"{'is' if len(missing) == 1 else 'are'} not set{' in ' + source if source else ''}"
             )
+
+
+def defaults(section: str | None = None) -> dict:
+    """The schema's defaults: the whole configuration, or one section of it (a fresh copy)."""
+    config = validate_config({})
+    return config if section is None else config[section]
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:

@@ -59,8 +59,8 @@ def device() -> pycolmap.Device:
 
 def extraction_options(conf: dict) -> pycolmap.FeatureExtractionOptions:
     opts = pycolmap.FeatureExtractionOptions()
-    opts.max_image_size = int(conf.get("sift_max_side", 1024))
-    opts.sift.max_num_features = int(conf.get("sift_max_features", 4096))
+    opts.max_image_size = int(conf["sift_max_side"])
+    opts.sift.max_num_features = int(conf["sift_max_features"])
     opts.use_gpu = pycolmap.has_cuda
     return opts
 

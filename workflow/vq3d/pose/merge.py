@@ -49,14 +49,14 @@ def fit_scan_from_model(cam_from_model: dict[int, pycolmap.Rigid3d], pnp: dict[i
                         conf: dict) -> tuple[pycolmap.Sim3d | None, dict]:
     """scan_from_model from render + PnP-frame centre pairs, and what it was built from."""
     frames = sorted(set(cam_from_model) & set(pnp))
-    min_frames = int(conf.get("sim3_min_pnp_frames", 5))
+    min_frames = int(conf["sim3_min_pnp_frames"])
     info = {"source": "renders" if initial is not None else None, "pnp_frames": len(frames),
             "pnp_inliers": 0}
-    if not conf.get("refine_with_pnp", True) or len(frames) < min_frames:
+    if not conf["refine_with_pnp"] or len(frames) < min_frames:
         return initial, info
     src = np.concatenate([renders[0], [geometry.centre(cam_from_model[i]) for i in frames]]).reshape(-1, 3)
     tgt = np.concatenate([renders[1], [geometry.centre(pnp[i]) for i in frames]]).reshape(-1, 3)
-    fit = geometry.ransac_sim3(src, tgt, float(conf.get("register_max_error_m", 0.1)))
+    fit = geometry.ransac_sim3(src, tgt, float(conf["register_max_error_m"]))
     n_frame_inliers = 0 if fit is None else int(fit.inliers[len(renders[0]):].sum())
     if fit is None or n_frame_inliers < min_frames:
         return initial, info

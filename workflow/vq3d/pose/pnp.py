@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def sift(conf: dict):
-    return cv2.SIFT_create(nfeatures=int(conf.get("sift_max_features", 4096)))
+    return cv2.SIFT_create(nfeatures=int(conf["sift_max_features"]))
 
 
 def detect(detector, gray: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,20 +83,20 @@ def localize(xy, desc, index: RefIndex, camera: pycolmap.Camera, conf: dict) -> 
     """{"cam_from_world", "inliers", "matches", "refs"} or {"reason"}."""
     if len(desc) < 10:
         return {"reason": f"{len(desc)} SIFT features"}
-    refs = index.retrieve(desc, int(conf.get("pnp_refs", 3)))
+    refs = index.retrieve(desc, int(conf["pnp_refs"]))
     p2d, p3d, used = [], [], []
     for r in refs:
-        q, t = index.match(desc, r, float(conf.get("pnp_ratio", 0.8)))
+        q, t = index.match(desc, r, float(conf["pnp_ratio"]))
         if len(q):
             p2d.append(xy[q])
             p3d.append(index.xyz[r][t])
             used.append(index.names[r])
     matches = sum(map(len, p2d))
-    min_inliers = int(conf.get("pnp_min_inliers", 30))
+    min_inliers = int(conf["pnp_min_inliers"])
     if matches < min_inliers:
         return {"reason": f"{matches} 2D-3D matches to {len(refs)} reference view(s), need {min_inliers}"}
     est = pycolmap.AbsolutePoseEstimationOptions()
-    est.ransac.max_error = float(conf.get("pnp_max_error_px", 8.0))
+    est.ransac.max_error = float(conf["pnp_max_error_px"])
     ret = pycolmap.estimate_and_refine_absolute_pose(np.concatenate(p2d), np.concatenate(p3d), camera, est)
     if ret is None:
         return {"reason": f"absolute pose RANSAC failed on {matches} matches"}
@@ -108,14 +108,14 @@ def localize(xy, desc, index: RefIndex, camera: pycolmap.Camera, conf: dict) -> 
 
 def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None):
     names = colmap_io.list_frames(frames_dir)
-    if not conf.get("pnp", True):
+    if not conf["pnp"]:
         log.info("PnP disabled (pose.pnp: false): writing %d unposed frames", len(names))
         write_pnp(out, len(names), [], [{"frame": i, "reason": "PnP disabled"} for i in range(len(names))])
         return
     width, height = colmap_io.image_size(Path(frames_dir) / names[0])
     camera = colmap_io.fisheye_camera(colmap_io.read_fisheye(intrinsics, scan_uid, width, height),
                                       width, height)
-    max_side = int(conf.get("sift_max_side", 1024))
+    max_side = int(conf["sift_max_side"])
     detector = sift(conf)
     t0 = time.perf_counter()
     index = RefIndex(load_refs(scan_dir), detector, max_side, Path(scan_dir) / "refs")

@@ -79,12 +79,12 @@ def keyframes(recon: pycolmap.Reconstruction, count: int) -> list[int]:
 def pose_query(db, query_id: int, camera: pycolmap.Camera, known: bool, recon, model_ids, conf):
     """cam_from_model and inlier count of one image against a sub-model, or None."""
     pts2d, pts3d = colmap_io.correspondences_2d3d(db, query_id, recon, model_ids)
-    min_inliers = int(conf.get("register_min_inliers", 30))
+    min_inliers = int(conf["register_min_inliers"])
     if len(pts2d) < min_inliers:
         return None
     est = pycolmap.AbsolutePoseEstimationOptions()
     est.estimate_focal_length = not known
-    est.ransac.max_error = float(conf.get("pnp_max_error_px", 8.0))
+    est.ransac.max_error = float(conf["pnp_max_error_px"])
     ref = pycolmap.AbsolutePoseRefinementOptions()
     ref.refine_focal_length = not known
     ret = pycolmap.estimate_and_refine_absolute_pose(pts2d, pts3d, camera, est, ref)
@@ -103,13 +103,13 @@ def align_model(k: int, recon, centres_model: dict[str, np.ndarray], inliers_pnp
                                  "centre_model": centres_model[n].tolist(),
                                  "centre_scan": centres_scan[n].tolist(), "residual_m": None,
                                  "inlier": False} for n in names]}
-    min_renders = int(conf.get("register_min_renders", 3))
+    min_renders = int(conf["register_min_renders"])
     if len(names) < min_renders:
         entry["reason"] = f"{len(names)} render(s) registered in the sub-model, need {min_renders}"
         return entry
     src = np.stack([centres_model[n] for n in names])
     tgt = np.stack([centres_scan[n] for n in names])
-    thr = float(conf.get("register_max_error_m", 0.1))
+    thr = float(conf["register_max_error_m"])
     fit = geometry.ransac_sim3(src, tgt, thr)
     if fit is None or fit.inliers.sum() < min_renders:
         got = 0 if fit is None else int(fit.inliers.sum())
@@ -139,7 +139,7 @@ def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict
     log.info("extracting SIFT of %d scan renders", len(renders))
     colmap_io.extract(database, geo_dir, renders, conf, camera=camera)
     ids = colmap_io.image_ids(database)
-    n_key = int(conf.get("register_keyframes", 20))
+    n_key = int(conf["register_keyframes"])
     key_ids = {k: keyframes(rec, n_key) for k, rec in recons.items()}
     pairs = [(r, recons[k].image(i).name) for k in recons for i in key_ids[k] for r in renders]
     colmap_io.match_pairs(database, pairs, work)

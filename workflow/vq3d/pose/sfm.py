@@ -42,7 +42,7 @@ def keyframe_pairs(names: list[str], stride: int, overlap: int) -> list[tuple[st
 
 def mapper_options(conf: dict, num_images: int) -> pycolmap.IncrementalPipelineOptions:
     opts = pycolmap.IncrementalPipelineOptions()
-    opts.min_model_size = max(3, int(conf.get("min_sfm_images", 5)))
+    opts.min_model_size = max(3, int(conf["min_sfm_images"]))
     # Known calibration: keep it fixed through every bundle adjustment and registration.
     opts.ba_refine_focal_length = False
     opts.ba_refine_principal_point = False
@@ -50,16 +50,16 @@ def mapper_options(conf: dict, num_images: int) -> pycolmap.IncrementalPipelineO
     opts.mapper.abs_pose_refine_focal_length = False
     opts.mapper.abs_pose_refine_extra_params = False
     # Short clips: fewer init trials; random seed fixed for reproducible sub-models.
-    opts.random_seed = int(conf.get("seed", 0))
-    opts.num_threads = int(conf.get("threads", -1))
+    opts.random_seed = int(conf["seed"])
+    opts.num_threads = int(conf["threads"])
     return opts
 
 
 def global_options(conf: dict, known_camera: bool) -> pycolmap.GlobalPipelineOptions:
     opts = pycolmap.GlobalPipelineOptions()
-    opts.min_model_size = max(3, int(conf.get("min_sfm_images", 5)))
-    opts.random_seed = int(conf.get("seed", 0))
-    opts.num_threads = int(conf.get("threads", -1))
+    opts.min_model_size = max(3, int(conf["min_sfm_images"]))
+    opts.random_seed = int(conf["seed"])
+    opts.num_threads = int(conf["threads"])
     ba = opts.mapper.bundle_adjustment
     ba.refine_focal_length = not known_camera
     ba.refine_principal_point = False
@@ -79,8 +79,8 @@ def extract(database: Path, image_dir: Path, names: list[str], camera: pycolmap.
     else:
         reader.camera_model = "SIMPLE_RADIAL"
     opts = colmap_io.extraction_options(conf)
-    opts.sift.first_octave = int(conf.get("sift_first_octave", 0))
-    opts.num_threads = int(conf.get("threads", -1))
+    opts.sift.first_octave = int(conf["sift_first_octave"])
+    opts.num_threads = int(conf["threads"])
     pycolmap.extract_features(database, image_dir, image_names=names,
                               camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
                               extraction_options=opts, device=colmap_io.device())
@@ -98,15 +98,15 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
     log.info("SfM: features in %.1f s; matching", seconds["features"])
 
     t0 = time.perf_counter()
-    overlap = int(conf.get("sfm_overlap", 10))
+    overlap = int(conf["sfm_overlap"])
     pairing = pycolmap.SequentialPairingOptions()
     pairing.overlap = overlap
-    pairing.quadratic_overlap = bool(conf.get("sfm_quadratic_overlap", True))
+    pairing.quadratic_overlap = bool(conf["sfm_quadratic_overlap"])
     matching = pycolmap.FeatureMatchingOptions()
     matching.use_gpu = pycolmap.has_cuda
     pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
                               device=colmap_io.device())
-    loops = keyframe_pairs(names, int(conf.get("sfm_keyframe_stride", 10)), overlap)
+    loops = keyframe_pairs(names, int(conf["sfm_keyframe_stride"]), overlap)
     colmap_io.match_pairs(database, loops, work)
     seconds["matching"] = time.perf_counter() - t0
     log.info("matched %d frames (sequential overlap %d + %d loop-closure pairs) in %.1f s",
@@ -115,7 +115,7 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
     t0 = time.perf_counter()
     models_dir = work / "models"
     models_dir.mkdir()
-    mapper = conf.get("sfm_mapper", "incremental")
+    mapper = conf["sfm_mapper"]
     if mapper == "global":
         log.info("SfM: global mapping of %d images", len(names))
         recs = pycolmap.global_mapping(database, image_dir, models_dir, global_options(conf, camera is not None))
@@ -149,7 +149,7 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
 
 
 def main(frames_dir, intrinsics, out_dir, scan_uid, conf):
-    if conf.get("sfm_mapper", "incremental") not in MAPPERS:
+    if conf["sfm_mapper"] not in MAPPERS:
         raise ValueError(f"pose.sfm_mapper must be one of {MAPPERS}, got {conf['sfm_mapper']!r}")
     names = colmap_io.list_frames(frames_dir)
     width, height = colmap_io.image_size(Path(frames_dir) / names[0])

@@ -76,8 +76,8 @@ def _weiszfeld(points, w, x, iterations, tol):
 
 
 def aggregate(points, scores, frames, mode: str, conf: dict | None = None) -> np.ndarray:
-    """One (3,) point from N lifted points (N, 3), their detection scores and frame indices."""
-    conf = conf or {}
+    """One (3,) point from N lifted points (N, 3), their detection scores and frame indices;
+    `conf` (the predict config) is read by mf_nms only."""
     points = np.asarray(points, float).reshape(-1, 3)
     scores = np.asarray(scores, float).reshape(-1)
     frames = np.asarray(frames).reshape(-1)
@@ -94,8 +94,8 @@ def aggregate(points, scores, frames, mode: str, conf: dict | None = None) -> np
     if mode == "mf_weighted2d":
         return weighted_mean(points, scores)
     if mode == "mf_nms":
-        return nms(points, scores, float(conf.get("nms_threshold", 0.5)),
-                   float(conf.get("nms_fusion_threshold", -1.0)))
+        return nms(points, scores, float(conf["nms_threshold"]),
+                   float(conf["nms_fusion_threshold"]))
     if mode == "mf_geomedian":
         return geometric_median(points, scores)
     raise ValueError(f"unknown aggregation mode {mode!r}; expected one of {', '.join(MODES)}")

@@ -98,7 +98,7 @@ def _finish(cam, peak: PosedPeak, depth: float | None, conf: dict, reason: str |
             **extra) -> Lifted:
     if depth is None:
         return Lifted(peak, reason=reason or "no depth", extra=extra)
-    max_depth = float(conf.get("max_depth_m", 20.0))
+    max_depth = float(conf["max_depth_m"])
     if not (0 < depth <= max_depth):
         return Lifted(peak, depth=float(depth), reason=f"depth {depth:.3g} m outside (0, {max_depth}]",
                       extra=extra)
@@ -132,7 +132,7 @@ class SfmDepth:
         if not models_dir.is_dir():
             log.warning("%s: no models/ folder; the sfm depth source has no points", sfm_dir)
             return
-        threshold = float(conf.get("sfm_sim3_threshold_m", 0.25))
+        threshold = float(conf["sfm_sim3_threshold_m"])
         for sub in sorted(models_dir.iterdir(), key=lambda p: (len(p.name), p.name)):
             if not sub.is_dir() or not any((sub / f"cameras.{e}").exists() for e in ("bin", "txt")):
                 continue
@@ -189,7 +189,7 @@ class SfmDepth:
         return np.concatenate(out), None
 
     def lift(self, cam, peaks: list[PosedPeak], image_size) -> list[Lifted]:
-        min_points = int(self.conf.get("min_points", 3))
+        min_points = int(self.conf["min_points"])
         res = []
         for peak in peaks:
             pts, reason = self.points_in_box(peak.frame, peak.box, image_size)
@@ -199,7 +199,7 @@ class SfmDepth:
                 reason = f"{len(z)} SfM points in front of the camera inside the box, need {min_points}"
             depth = float(np.median(z)) if reason is None else None
             if depth is not None:
-                depth += float(self.conf.get("sfm_surface_offset", 0.5)) * half_size(cam, peak.box, depth)
+                depth += float(self.conf["sfm_surface_offset"]) * half_size(cam, peak.box, depth)
             res.append(_finish(cam, peak, depth, self.conf, reason, points=int(len(z))))
         return res
 
@@ -242,8 +242,8 @@ class Triangulation:
 
     def __init__(self, conf: dict):
         self.conf = conf
-        self.max_err = np.radians(float(conf.get("triangulation_max_error_deg", 3.0)))
-        self.min_parallax = np.radians(float(conf.get("triangulation_min_angle_deg", 2.0)))
+        self.max_err = np.radians(float(conf["triangulation_max_error_deg"]))
+        self.min_parallax = np.radians(float(conf["triangulation_min_angle_deg"]))
 
     def point(self, cam, peaks: list[PosedPeak]) -> tuple[np.ndarray | None, np.ndarray, str | None]:
         """(X, inlier mask, reason). Pairs are tried exhaustively (peaks per query are few)."""
@@ -332,8 +332,8 @@ class MonoDepth:
                                    f"model ({first})") from None
         self.torch = torch
         self.frames_dir = Path(frames_dir)
-        self.size = int(conf.get("mono_input_size", 384))
-        self.inverse = conf.get("mono_output", "depth") == "inverse_depth"
+        self.size = int(conf["mono_input_size"])
+        self.inverse = conf["mono_output"] == "inverse_depth"
         self.conf = conf
 
     def depth_map(self, frame: int, image_size) -> np.ndarray:

@@ -26,9 +26,6 @@ from .lift import Lifted, MonoDepth, PosedPeak, SfmDepth, Triangulation, to_came
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"depth": "sfm", "aggregation": "mf_geomedian", "fallback": True, "undistort": True}
-
-
 def _to_4x4(cam_from_world: np.ndarray) -> np.ndarray:
     return np.vstack([cam_from_world, [0.0, 0.0, 0.0, 1.0]])
 
@@ -62,7 +59,7 @@ class _Lifter:
     def __init__(self, conf: dict, sfm_dir, poses: ClipPoses | None, frames_dir):
         self.kind = conf["depth"]
         self.conf = conf
-        self.fallback = bool(conf.get("fallback", True))
+        self.fallback = bool(conf["fallback"])
         self._sfm_args = (sfm_dir, poses)
         self.sfm = self.tri = self.mono = None
         if self.kind == "sfm" and poses is not None:
@@ -70,7 +67,7 @@ class _Lifter:
         elif self.kind == "triangulate":
             self.tri = Triangulation(conf)
         elif self.kind == "mono":
-            self.mono = MonoDepth(conf.get("mono_checkpoint"), frames_dir, conf)
+            self.mono = MonoDepth(conf["mono_checkpoint"], frames_dir, conf)
         elif self.kind not in ("sfm", "triangulate", "mono"):
             raise InputError("config predict.depth", f"unknown depth source {self.kind!r}")
 
@@ -186,8 +183,8 @@ def main(detections, poses, sfm_dir, queries, intrinsics, out, clip_uid, scan_ui
          frames_dir=None):
     """Write `out` (vq3d.formats.clip_predictions) for every query of `clip_uid`.
 
-    `frames_dir` is needed only by the `mono` depth source."""
-    conf = {**DEFAULTS, **(conf or {})}
+    `frames_dir` is needed only by the `mono` depth source; `conf` holds the predict keys of
+    `vq3d.stages.config_slice` (or the whole validated predict section)."""
     det = read_clip_detections(detections)
     if det.clip_uid != clip_uid:
         raise InputError(detections, f"clip_uid is {det.clip_uid!r}, expected {clip_uid!r}")
@@ -218,7 +215,7 @@ def main(detections, poses, sfm_dir, queries, intrinsics, out, clip_uid, scan_ui
                 qp.query_frame_pose = _to_4x4(clip_poses.cam_from_world[query_frame])
         else:
             cam = lookup(intr, scan_uid, *qdet.image_size, source=intrinsics)
-            if not conf.get("undistort", True):
+            if not conf["undistort"]:
                 cam = pinhole(cam)  # the research code's back-projection, for comparisons only
             vc = crops.get((ai, qset))
             crop = None if vc is None else CropBox(int(vc.frame), (
@@ -258,7 +255,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    conf = {"depth": args.depth, "aggregation": args.aggregation}
+    from ..config import defaults
+
+    conf = {**defaults("predict"), "depth": args.depth, "aggregation": args.aggregation}
     if args.mono_checkpoint:
         conf["mono_checkpoint"] = args.mono_checkpoint
     main(args.detections, args.poses, args.sfm_dir, args.queries, args.intrinsics, args.out,

@@ -1,0 +1,80 @@
+"""The stage table: every rule's stage function and the part of the configuration it reads.
+
+A rule's `conf` param is `config_slice(config, rule)`: only the keys its stage reads, so that
+Snakemake's params trigger reruns exactly the stages a changed key affects (a merge threshold
+reruns pose_merge, not the hours of pose_sfm before it). A stage given a slice can read nothing
+else: a key missing from its slice is a KeyError in the stage, caught by its tests.
+
+Keys are top-level keys of one config section; a nested section (detect.peaks) travels whole.
+Conditional keys are read only in some modes (the active detection backend's options, the mono
+depth network, the NMS thresholds), so they join the slice only in those modes."""
+
+from __future__ import annotations
+
+import copy
+
+POSE_SIFT = ("sift_max_side", "sift_max_features")
+
+# rule -> (config section, keys of it the stage always reads)
+CONFIG_READS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "synth": ("synth", ("seed", "scenes", "clips_per_scene", "queries_per_clip", "width", "height",
+                        "source_fps", "clip_seconds")),
+    "frames": ("frames", ("fps", "decoder", "max_side", "jpeg_quality")),
+    "detect": ("detect", ("backend", "top_k", "peaks")),
+    "pose_sfm": ("pose", ("min_sfm_images", "seed", "threads", *POSE_SIFT, "sift_first_octave",
+                          "sfm_overlap", "sfm_quadratic_overlap", "sfm_keyframe_stride",
+                          "sfm_mapper")),
+    "pose_register": ("pose", (*POSE_SIFT, "register_keyframes", "register_min_inliers",
+                               "register_min_renders", "register_max_error_m", "pnp_max_error_px")),
+    "pose_pnp": ("pose", ("pnp", *POSE_SIFT, "pnp_refs", "pnp_ratio", "pnp_min_inliers",
+                          "pnp_max_error_px")),
+    "pose_merge": ("pose", ("refine_with_pnp", "sim3_min_pnp_frames", "register_max_error_m",
+                            "max_disagreement_m", "interpolate_max_gap")),
+    "predict": ("predict", ("depth", "aggregation", "fallback", "undistort", "min_points",
+                            "max_depth_m", "sfm_sim3_threshold_m", "sfm_surface_offset",
+                            "triangulation_max_error_deg", "triangulation_min_angle_deg")),
+}
+
+DETECT_BACKEND_KEYS = {"features": ("features",), "siamrcnn": ("siamrcnn",),
+                       "precomputed": ("precomputed",)}
+PREDICT_MONO_KEYS = ("mono_checkpoint", "mono_input_size", "mono_output")
+PREDICT_NMS_KEYS = ("nms_threshold", "nms_fusion_threshold")
+
+
+def _detect_section(config: dict) -> dict:
+    """The detect section, switched to EgoLoc's shared files when the config points at them."""
+    conf = dict(config["detect"])
+    shared = config["ego4d"]["precomputed"]
+    if config["dataset"]["kind"] == "ego4d" and (shared["detections"] or shared["peaks"]):
+        conf.update(backend="precomputed", precomputed=shared["detections"] or shared["peaks"])
+    return conf
+
+
+def read_keys(config: dict, rule: str) -> tuple[str, tuple[str, ...]]:
+    """(section, keys) the stage of `rule` reads under `config` (a validated config)."""
+    section, keys = CONFIG_READS[rule]
+    if rule == "detect":
+        keys += DETECT_BACKEND_KEYS[_detect_section(config)["backend"]]
+    elif rule == "predict":
+        conf = config["predict"]
+        if conf["depth"] == "mono":
+            keys += PREDICT_MONO_KEYS
+        if conf["aggregation"] == "mf_nms":
+            keys += PREDICT_NMS_KEYS
+    return section, keys
+
+
+def config_slice(config: dict, rule: str) -> dict:
+    """The `conf` of `rule`'s stage: the keys of its section it reads, and nothing else."""
+    section, keys = read_keys(config, rule)
+    source = _detect_section(config) if rule == "detect" else config[section]
+    return {k: copy.deepcopy(source[k]) for k in keys}
+
+
+def stage_conf(rule: str, **overrides) -> dict:
+    """The slice `rule` gets from the schema's defaults with `overrides` (keys of its section)
+    applied and validated: what tests, benchmarks and the CLI hand a stage function."""
+    from .config import load_config
+
+    section = CONFIG_READS[rule][0]
+    return config_slice(load_config(overrides={section: overrides}), rule)
