@@ -36,11 +36,13 @@ SCRIPT = "scripts/run_stage.py"
 POSES = str(RESULTS / "poses" / "{clip}.json")
 POSE_SUMMARY = str(RESULTS / "pose" / "{clip}" / "summary.json")
 PRECOMPUTED_POSES = KIND == "ego4d" and config["ego4d"]["precomputed"]["poses"]
+SCAN_REFS = RESULTS / "scan_refs"  # per scan: views rendered from its mesh (rules/scan.smk)
 
 
 wildcard_constraints:
     clip=SAFE_ID,
     video=SAFE_ID,
+    scan=SAFE_ID,
 
 
 def clip_video(wildcards):
@@ -57,6 +59,19 @@ def video_is_clip(wildcards):
 
 def clip_scan_dir(wildcards):
     return str(FILES["scans_dir"] / CLIPS[wildcards.clip].scan_folder)
+
+
+def scan_folder_of(wildcards):
+    """The scan folder behind a scan_refs job's {scan} (the folder name under scans_dir)."""
+    return str(FILES["scans_dir"] / wildcards.scan)
+
+
+def clip_scan_refs(wildcards):
+    """Real scans: the views the scan_refs job renders from the clip's scan mesh (one job per
+    scan, shared by its clips). Synthetic scans carry their own views: nothing to wait for."""
+    if KIND == "synth":
+        return {}
+    return {"scan_refs": str(SCAN_REFS / Path(clip_scan_dir(wildcards)).name)}
 
 
 def scan_uid(wildcards):

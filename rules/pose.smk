@@ -32,6 +32,7 @@ rule pose_register:
     """Sim(3) from every SfM sub-model to the scan frame through the scan's geo renders."""
     input:
         unpack(synth_scans),
+        unpack(clip_scan_refs),
         sfm_dir=rules.pose_sfm.output.out_dir,
     output:
         out=str(RESULTS / "pose" / "{clip}" / "registration.json"),
@@ -59,6 +60,7 @@ rule pose_pnp:
     """PnP relocalization of clip frames against the scan's reference views with depth."""
     input:
         unpack(synth_scans),
+        unpack(clip_scan_refs),
         frames_dir=rules.frames.output.out_dir,
         intrinsics=FILES["intrinsics"],
     output:

@@ -64,6 +64,9 @@ def test_dry_run_ego4d_val_anchors_lists_all_44_clips(repo, tmp_path, anchors):
     for stage in STAGES:
         assert counts[stage] == 44, (stage, counts)
     assert counts["evaluate"] == 1
+    # one render job per scan, shared by all its clips
+    scans = {v["scan_uid"] for v in json.loads((anchors / "egoloc/data/metadata/vq3d_val.json").read_text())["videos"]}
+    assert counts["scan_refs"] == len(scans) == 4
 
 
 @pytest.mark.anchors

@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "serve-replica": ("vq3d.synth.serve", "serve an Ego4D-layout replica from a local S3 for the ego4d CLI"),
     "frames": ("vq3d.frames", "cut a clip and extract its frames at the clip fps"),
     "detect": ("vq3d.detect", "score a clip's frames against each visual crop and pick peaks"),
+    "scan-refs": ("vq3d.scan.refs", "render a Matterport scan's reference views and geo renders from its mesh"),
     "pose-sfm": ("vq3d.pose.sfm", "SfM of a clip's frames with the scan's intrinsics"),
     "pose-register": ("vq3d.pose.register", "Sim(3) of SfM sub-models to the scan frame"),
     "pose-pnp": ("vq3d.pose.pnp", "PnP relocalization of clip frames against the scan"),
@@ -38,7 +39,7 @@ SUBCOMMANDS = {
 # Config section a stage's `conf` comes from, for stages whose options are read from main()'s
 # signature (modules without add_arguments/run of their own).
 CONF_SECTION = {"vq3d.pose": "pose", "vq3d.predict": "predict", "vq3d.detect": "detect",
-                "vq3d.frames": "frames"}
+                "vq3d.frames": "frames", "vq3d.scan": "scan_refs"}
 # Keyword arguments that only declare a Snakemake dependency: not options.
 _SNAKEMAKE_ONLY = {"scans"}
 

@@ -1,6 +1,7 @@
 """Stage pose_pnp: relocalize clip frames against the scan's reference views with depth.
 
-Each reference view (an image with its cam_from_world, intrinsics and z-depth, see `refs.py`)
+Each reference view (an image with its cam_from_world, intrinsics and z-depth, from the scan
+interface `vq3d.scan`: a synthetic scan's own, or rendered from a Matterport mesh by scan_refs)
 gives SIFT keypoints lifted to 3D scan points. A clip frame votes for its nearest reference views
 (descriptor nearest neighbours), is matched (ratio test) to the best `pnp_refs` of them, and is
 posed by LO-RANSAC absolute pose + refinement with the clip's RADIAL_FISHEYE camera. Runs on every
@@ -20,7 +21,7 @@ from ..formats.pose_internal import write_pnp
 from . import colmap_io
 from ..errors import InputError
 from ..progress import Progress
-from .refs import RefView, load_refs
+from ..scan import RefView, open_scan
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def localize(xy, desc, index: RefIndex, camera: pycolmap.Camera, conf: dict) -> 
             "matches": matches, "refs": used}
 
 
-def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None):
+def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None, scan_refs=None):
     names = colmap_io.list_frames(frames_dir)
     if not conf["pnp"]:
         log.info("PnP disabled (pose.pnp: false): writing %d unposed frames", len(names))
@@ -118,7 +119,8 @@ def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None):
     max_side = int(conf["sift_max_side"])
     detector = sift(conf)
     t0 = time.perf_counter()
-    index = RefIndex(load_refs(scan_dir), detector, max_side, Path(scan_dir) / "refs")
+    scan = open_scan(scan_dir, scan_refs)
+    index = RefIndex(scan.reference_views(), detector, max_side, scan.reference_views_path())
     log.info("%d reference views, %d lifted keypoints (%.1f s)", len(index.names),
              len(index.all_desc), time.perf_counter() - t0)
     posed, failed = [], []

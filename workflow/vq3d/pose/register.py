@@ -4,8 +4,9 @@ The scan's geo renders (`scan_dir/geo_register/geo_N.jpg`, centres in `geo.txt` 
 are matched to keyframes of each sub-model (in a private copy of the SfM database), posed by
 absolute pose against the sub-model's 3D points, and their centres in the sub-model are aligned
 to the known centres by RANSAC Umeyama. A sub-model that cannot be aligned is reported with the
-reason. Render intrinsics: the "camera" of `scan_dir/scan.json` (COLMAP {"model", "width",
-"height", "params"}) when the scan provides it; otherwise a shared SIMPLE_RADIAL camera whose focal
+reason. The renders come through the scan interface (`vq3d.scan`): a synthetic scan's own, EgoLoc's
+real ones, or those the scan_refs rule rendered from a Matterport mesh. Render intrinsics: the
+scan's render camera when it has one; otherwise a shared SIMPLE_RADIAL camera whose focal
 length is estimated per render (the real EgoLoc renders come without intrinsics)."""
 
 from __future__ import annotations
@@ -19,53 +20,19 @@ import numpy as np
 import pycolmap
 
 from ..errors import InputError
-from ..formats._common import field, load_json
+from ..formats.scan_refs import read_geo as read_geo_centres
 from ..formats.pose_internal import sim3_to_json, write_registration
 from ..progress import Progress
+from ..scan import open_scan
 from . import colmap_io, geometry
-from .refs import read_camera
 
 log = logging.getLogger(__name__)
 
 
 def read_geo(scan_dir) -> tuple[Path, dict[str, np.ndarray]]:
-    """geo_register folder and {render name: camera centre in the scan frame}."""
+    """geo_register folder and {render name: camera centre in the scan frame} of a scan folder."""
     geo_dir = Path(scan_dir) / "geo_register"
-    geo_txt = geo_dir / "geo.txt"
-    if not geo_txt.is_file():
-        raise InputError(geo_txt, "geo render list does not exist (expected lines 'name X Y Z')")
-    centres = {}
-    for n, line in enumerate(geo_txt.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        try:
-            if len(parts) != 4:
-                raise ValueError
-            xyz = np.array([float(v) for v in parts[1:]])
-            if not np.all(np.isfinite(xyz)):
-                raise ValueError
-        except ValueError:
-            raise InputError(geo_txt, f"line {n}: expected 'name X Y Z', got {line.strip()!r:.80}") from None
-        if not (geo_dir / parts[0]).is_file():
-            raise InputError(geo_dir / parts[0], f"render listed on line {n} of geo.txt does not exist")
-        centres[parts[0]] = xyz
-    if len(centres) < 3:
-        raise InputError(geo_txt, f"{len(centres)} renders listed, a Sim(3) needs at least 3")
-    return geo_dir, centres
-
-
-def render_camera(scan_dir) -> pycolmap.Camera | None:
-    """The renders' camera from `scan_dir/scan.json` ("camera"), None when the scan has none."""
-    path = Path(scan_dir) / "scan.json"
-    if not path.is_file():
-        return None
-    data = load_json(path, "scan description")
-    if not isinstance(data, dict):
-        raise InputError(path, "scan description must be an object")
-    if data.get("camera") is None:
-        return None
-    return read_camera(path, field(path, data, "camera", dict, ""), "camera")
+    return geo_dir, read_geo_centres(geo_dir)
 
 
 def keyframes(recon: pycolmap.Reconstruction, count: int) -> list[int]:
@@ -125,7 +92,8 @@ def align_model(k: int, recon, centres_model: dict[str, np.ndarray], inliers_pnp
     return entry
 
 
-def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict, work: Path) -> list[dict]:
+def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict, work: Path,
+                    camera: pycolmap.Camera | None = None) -> list[dict]:
     models_dir = sfm_dir / "models"
     recons = {int(p.name): colmap_io.read_model(p) for p in sorted(models_dir.iterdir())
               if p.is_dir() and p.name.isdigit()} if models_dir.is_dir() else {}
@@ -135,7 +103,6 @@ def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict
     database = work / "database.db"
     shutil.copy(sfm_dir / "database.db", database)
     renders = sorted(centres_scan)
-    camera = render_camera(geo_dir.parent)
     log.info("extracting SIFT of %d scan renders", len(renders))
     colmap_io.extract(database, geo_dir, renders, conf, camera=camera)
     ids = colmap_io.image_ids(database)
@@ -172,11 +139,12 @@ def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict
         db.close()
 
 
-def main(sfm_dir, out, scan_dir, conf, scans=None):
+def main(sfm_dir, out, scan_dir, conf, scans=None, scan_refs=None):
     sfm_dir = Path(sfm_dir)
     if not (sfm_dir / "database.db").is_file():
         raise InputError(sfm_dir / "database.db", "SfM database does not exist (run pose_sfm first)")
-    geo_dir, centres_scan = read_geo(scan_dir)
+    scan = open_scan(scan_dir, scan_refs)
+    geo_dir, centres_scan = scan.geo_renders()
     with tempfile.TemporaryDirectory(prefix="vq3d-register-") as tmp:
-        entries = register_models(sfm_dir, geo_dir, centres_scan, conf, Path(tmp))
+        entries = register_models(sfm_dir, geo_dir, centres_scan, conf, Path(tmp), scan.render_camera())
     write_registration(out, {"renders": len(centres_scan), "models": entries})

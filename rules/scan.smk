@@ -1,0 +1,24 @@
+# Stage 3b (one job per scan, not per clip): what PnP and registration need from a real scan,
+# rendered from its textured mesh. The synthetic scans carry their own views (no job).
+
+
+rule scan_refs:
+    """Reference views (RGB, metric depth, cam_from_world) and geo renders of one Matterport scan."""
+    output:
+        out_dir=directory(str(SCAN_REFS / "{scan}")),
+    params:
+        stage="vq3d.scan.refs:main",
+        scan_dir=scan_folder_of,
+        conf=config["scan_refs"],
+    log:
+        str(LOGS / "scan_refs" / "{scan}.log"),
+    benchmark:
+        str(BENCH / "scan_refs" / "{scan}.tsv")
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    threads: 1
+    conda:
+        "../envs/render.yaml"
+    script:
+        SCRIPT
