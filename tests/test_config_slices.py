@@ -49,8 +49,8 @@ FEATURES = ["max_side", "min_side", "max_keypoints", "crop_min_side", "ratio", "
             "ransac_px", "score_scale", "threads"]
 SIAMRCNN = ["config", "checkpoint", "vq2d_root", "device", "batch_size", "score_thresh",
             "downscale_height", "reference_pad", "reference_size"]
-EGO4D = ["annotations", "queries", "mapping", "intrinsics", "scans_dir", "videos_dir", "source",
-         "aws_profile", "version", "precomputed.detections", "precomputed.peaks",
+EGO4D = ["annotations", "queries", "mapping", "intrinsics", "scans_dir", "scan_names", "videos_dir",
+         "source", "aws_profile", "version", "precomputed.detections", "precomputed.peaks",
          "precomputed.poses"]
 
 # Default (synthetic demo) configuration: key -> rules whose params change.
