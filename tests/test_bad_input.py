@@ -313,7 +313,7 @@ def test_video_mistakes(capsys, ds, media, which, what):
 def test_clip_window_past_the_end_of_the_video(capsys, ds, media):
     q = ds.write("q.json", _q(lambda d: _QC(d).update(video_start_sec=1.0, video_end_sec=6.0)))
     rc, err = run_cli(capsys, *frames_cli(ds, media.video, q))
-    assert_one_clear_error(rc, err, media.video, "clip clip-a: window [1.000, 6.000) s ends",
+    assert_one_clear_error(rc, err, media.video, "clip clip-a: window [1.000, 6.000] s (source frames",
                            "after the video", command="frames")
 
 
@@ -699,7 +699,7 @@ def test_frames_logs_progress(ds, media, caplog, monkeypatch):
     with caplog.at_level(logging.INFO):
         frames.main(media.video, ds.queries, ds.root / "f", CLIP, True, {"decoder": "cpu"})
     msgs = [r.getMessage() for r in caplog.records]
-    assert any(m.startswith("clip-a: frames 10/10") for m in msgs), msgs
+    assert any(m.startswith("clip-a: frames 11/11") for m in msgs), msgs
 
 
 def test_synth_logs_render_progress(tmp_path, caplog, monkeypatch):

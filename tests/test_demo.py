@@ -37,7 +37,7 @@ def test_demo_runs_end_to_end_and_scores(finished_run):
     submission = json.loads((finished_run / "results" / "submission.json").read_text())
     assert submission["videos"], "submission has no videos"
     frames = sorted((finished_run / "results" / "clips_frames" / "synthclip-3-00-00").glob("color_*.jpg"))
-    assert len(frames) == 40  # 8 s at 5 fps
+    assert len(frames) == 41  # 8 s at 5 fps, end frame included (Ego4D)
     assert frames[0].name == "color_0000000.jpg"
 
 

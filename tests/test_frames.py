@@ -69,10 +69,14 @@ def videos(tmp_path_factory):
     }
 
 
-def write_q(path: Path, clips: dict[str, tuple[float, float]]) -> Path:
-    timings = {uid: ClipTiming(clip_uid=uid, video_uid="vid0", video_start_sec=s, video_end_sec=e,
-                               clip_fps=5.0, clip_start_sec=0.0, clip_end_sec=e - s)
-               for uid, (s, e) in clips.items()}
+def write_q(path: Path, clips: dict[str, tuple]) -> Path:
+    """clips: uid -> (start_sec, end_sec) or (start_sec, end_sec, video_start_frame, video_end_frame)."""
+    timings = {}
+    for uid, t in clips.items():
+        s, e = t[:2]
+        frames_ = dict(video_start_frame=t[2], video_end_frame=t[3]) if len(t) == 4 else {}
+        timings[uid] = ClipTiming(clip_uid=uid, video_uid="vid0", video_start_sec=s, video_end_sec=e,
+                                  clip_fps=5.0, clip_start_sec=0.0, clip_end_sec=e - s, **frames_)
     write_queries(path, QueryFile(clips=timings, queries=[]))
     return path
 
@@ -87,37 +91,82 @@ def run(tmp_path, video, window, *, is_clip=False, conf=CONF, uid="clip0"):
     return out, summary
 
 
-def check_truth(out: Path, n: int, start: float, src_fps: float):
+def ego4d_frames(start_frame, end_frame, original_fps, new_fps):
+    """Ego4D's VQ2D/convert_videos_to_clips.py `frames_to_select`, written out: every
+    original_fps // new_fps-th frame from start_frame to end_frame, end included."""
+    assert original_fps % new_fps == 0 and end_frame >= start_frame
+    return list(range(start_frame, end_frame + 1, original_fps // new_fps))
+
+
+def check_frames(out: Path, want: list[int]):
     files = sorted(out.glob("color_*.jpg"))
-    assert [f.name for f in files] == [f"color_{i:07d}.jpg" for i in range(n)]
-    got = [read_index(f) for f in files]
-    # ground truth written independently of frames.source_frame: nearest frame, ties up
-    want = [math.floor((start + i / 5) * src_fps + 0.5) for i in range(n)]
-    assert got == want
+    assert [f.name for f in files] == [f"color_{i:07d}.jpg" for i in range(len(want))]
+    assert [read_index(f) for f in files] == want
 
 
-@pytest.mark.parametrize("key,rate,window", [
-    ("30", 30, (3.11, 9.7)),        # start off the 5 fps grid and between source frames
-    ("30", 30, (0.0, 20.0)),        # the whole video, ending exactly at its end
-    ("15", 15, (2.0, 7.3)),
-    ("ntsc", 30000 / 1001, (1.23, 8.0)),
+def check_truth(out: Path, n: int, start: float, src_fps: float):
+    """Nearest source frame in time (the rule for a non-whole fps ratio), ties up."""
+    check_frames(out, [math.floor((start + i / 5) * src_fps + 0.5) for i in range(n)])
+
+
+VIDEO_FRAMES = {"30": 600, "15": 150}
+
+
+@pytest.mark.parametrize("key,rate,vsf,vef", [
+    ("30", 30, 93, 291),     # (vef - vsf) % 6 == 0: the end frame is a clip frame
+    ("30", 30, 12, 47),      # (vef - vsf) % 6 == 5, as one anchor test clip
+    ("30", 30, 0, 600),      # the whole 20 s video: frame 600 is past its end, as in Ego4D
+    ("15", 15, 30, 110),
 ])
-def test_full_video_window_matches_ground_truth(tmp_path, videos, key, rate, window):
-    out, summary = run(tmp_path, videos[key], window)
-    n = math.ceil((window[1] - window[0]) * 5 - 1e-9)
-    check_truth(out, n, window[0], rate)
+def test_ego4d_rule_on_a_full_video(tmp_path, videos, key, rate, vsf, vef):
+    out, summary = run(tmp_path, videos[key], (vsf / rate, vef / rate, vsf, vef))
+    ref = ego4d_frames(vsf, vef, rate, 5)
+    want = [k for k in ref if k < VIDEO_FRAMES[key]]  # Ego4D's script stops at the video's end
+    check_frames(out, want)
     meta = json.loads((out / "frames.json").read_text())
     assert meta == summary
-    assert meta["count"] == n and meta["dropped_at_end"] == 0
+    assert meta["expected_count"] == len(ref) and meta["count"] == len(want)
+    assert meta["dropped_at_end"] == len(ref) - len(want)
+    assert meta["first_source_frame"] == vsf and meta["step"] == rate / 5
     assert meta["size"] == [W, H] and meta["decoder"] == "cpu"
-    assert meta["source"]["window_sec"] == list(window)
+
+
+def test_negative_start_sec_with_start_frame_zero(tmp_path, videos):
+    # as 2 val and 5 test clips of the anchors: video_start_sec -0.0123, video_start_frame 0
+    out, summary = run(tmp_path, videos["30"], (-0.012304733333333331, 1.9876952666666666, 0, 60))
+    check_frames(out, ego4d_frames(0, 60, 30, 5))
+    assert summary["count"] == 11 and summary["source"]["window_sec"] == [0.0, 2.0]
+
+
+def test_frame_numbers_from_seconds_when_absent(tmp_path, videos):
+    # no video_start_frame/video_end_frame: round(sec · fps), then the same rule
+    out, summary = run(tmp_path, videos["30"], (3.11, 9.7))
+    check_frames(out, ego4d_frames(93, 291, 30, 5))
+    out, summary = run(tmp_path, videos["30"], (-0.0123, 1.0))  # rounds to frame 0
+    check_frames(out, ego4d_frames(0, 30, 30, 5))
+
+
+def test_ntsc_rate_nearest_in_time(tmp_path, videos):
+    rate = 30000 / 1001
+    out, summary = run(tmp_path, videos["ntsc"], (1.23, 8.0))
+    vsf, vef = round(1.23 * rate), round(8.0 * rate)
+    n = math.floor((vef - vsf) * 5 / rate) + 1
+    check_truth(out, n, vsf / rate, rate)
+    assert summary["count"] == n
+
+
+def test_record_disagreeing_with_the_video_is_refused(tmp_path, videos):
+    # frame numbers of a 60 fps video given for this 30 fps one
+    with pytest.raises(InputError, match=r"video_start_frame 120 is 4.000 s .* video_start_sec is 2.0"):
+        run(tmp_path, videos["30"], (2.0, 4.0, 120, 240))
 
 
 def test_canonical_clip_starts_at_zero(tmp_path, videos):
-    # a clip at [100, 106) s of some full-scale video: the clip file itself starts at clip time 0
-    out, summary = run(tmp_path, videos["30"], (100.0, 106.0), is_clip=True)
-    check_truth(out, 30, 0.0, 30)
-    assert summary["source"]["window_sec"] == [0.0, 6.0]
+    # a clip at [100, 106] s (frames 3000..3180) of some full-scale video: the clip file itself
+    # starts at the clip's first frame
+    out, summary = run(tmp_path, videos["30"], (100.0, 106.0, 3000, 3180), is_clip=True)
+    check_frames(out, [k - 3000 for k in ego4d_frames(3000, 3180, 30, 5)])
+    assert summary["count"] == 31 and summary["source"]["window_sec"] == [0.0, 6.0]
 
 
 def test_max_side_downscales(tmp_path, videos):
@@ -125,7 +174,7 @@ def test_max_side_downscales(tmp_path, videos):
     assert summary["size"] == [160, 120]
     img = cv2.imread(str(out / "color_0000000.jpg"))
     assert img.shape == (120, 160, 3)
-    assert [read_index(p) for p in sorted(out.glob("color_*.jpg"))] == [30 + 6 * i for i in range(10)]
+    assert [read_index(p) for p in sorted(out.glob("color_*.jpg"))] == [30 + 6 * i for i in range(11)]
 
 
 def test_cuda_request_falls_back_to_cpu(tmp_path, videos):
@@ -133,7 +182,7 @@ def test_cuda_request_falls_back_to_cpu(tmp_path, videos):
         pytest.skip("a working NVDEC is present; the fallback path cannot be forced here")
     out, summary = run(tmp_path, videos["30"], (1.0, 2.0), conf={**CONF, "decoder": "cuda"})
     assert summary["decoder"] == "cpu"
-    check_truth(out, 5, 1.0, 30)
+    check_truth(out, 6, 1.0, 30)
 
 
 def test_window_slightly_past_end_is_tolerated(tmp_path, videos):
@@ -180,8 +229,8 @@ def test_truncated_video_with_index(tmp_path, videos):
     bad.write_bytes(data[: len(data) // 2])
     # ffprobe believes the index (the decode then comes up short); probing with ffmpeg alone reads
     # the last packets there are and finds the video shorter than the window
-    with pytest.raises(InputError, match=r"clip0: (decoded \d+ of 40 frames|decoding failed|"
-                                         r"window .* ends .* after the video .*truncated)") as err:
+    with pytest.raises(InputError, match=r"clip0: (decoded \d+ of 41 frames|decoding failed|"
+                                         r"window .* ends .* after the video.*truncated)") as err:
         run(tmp_path, bad, (1.0, 9.0))
     assert "cutfast.mp4" in str(err.value)
     assert not (tmp_path / "out" / "clip0").exists()
@@ -199,7 +248,7 @@ def test_rerun_replaces_folder_whole(tmp_path, videos):
     (out / "stale.txt").write_text("x")
     out, summary = run(tmp_path, videos["30"], (0.0, 2.0))
     assert not (out / "stale.txt").exists()
-    assert len(list(out.glob("color_*.jpg"))) == 10 == summary["count"]
+    assert len(list(out.glob("color_*.jpg"))) == 11 == summary["count"]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
@@ -212,8 +261,8 @@ def test_cli(tmp_path, videos):
                    "--out", str(out), "--decoder", "cpu", "--max-side", "200"])
     assert rc == 0
     meta = json.loads((out / "frames.json").read_text())
-    assert meta["count"] == 5 and meta["size"] == [200, 150]
-    assert [read_index(p) for p in sorted(out.glob("color_*.jpg"))] == [60, 66, 72, 78, 84]
+    assert meta["count"] == 6 and meta["size"] == [200, 150]
+    assert [read_index(p) for p in sorted(out.glob("color_*.jpg"))] == [60, 66, 72, 78, 84, 90]
     rc = cli_main(["frames", "--video", str(videos["30"]), "--queries", str(q), "--clip-uid", "zz",
                    "--out", str(out)])
     assert rc == 1
@@ -224,8 +273,54 @@ def test_source_frame_rule():
     assert frames.source_frame(0.0, 7, 5, 30) == 42
     # a tie (target half-way between two frames) goes to the later frame
     assert frames.source_frame(1 / 60, 0, 5, 30) == 1
-    assert frames.expected_count(0.0, 480.0, 5) == 2400
-    assert frames.expected_count(3.11, 9.7, 5) == 33
     assert frames.output_size(1920, 1080, 1000) == (1000, 562)
     assert frames.output_size(1080, 1920, 1000) == (562, 1000)
     assert frames.output_size(640, 480, 1000) == (640, 480)
+
+
+QUERY_FILES = ("egoloc/data/metadata/vq_val_vq3d.json", "egoloc/2d_retrieval/data/vq_test_vq3d.json")
+VQ3D_FILES = ("egoloc/data/metadata/vq3d_val.json",
+              "egoloc/data/metadata/vq3d_test_unannotated_template.json",
+              "ego4d/VQ3D/data/vq3d_test_unannotated_template.json")
+
+
+def test_ego4d_rule_on_every_anchor_clip_record(anchors):
+    """Every clip record of the anchors' VQ2D-style query files (44 val + 69 test), for both
+    sources, against Ego4D's frames_to_select; the clips of the VQ3D files all have a record."""
+    from vq3d.formats import read_queries, read_vq3d
+
+    records, negative = {}, []
+    for rel in QUERY_FILES:
+        qf = read_queries(anchors / rel)
+        raw = {c["clip_uid"]: c for v in qf.raw["videos"] for c in v["clips"]}
+        for uid, t in qf.clips.items():
+            records[uid] = t
+            ref = ego4d_frames(raw[uid]["video_start_frame"], raw[uid]["video_end_frame"], 30, 5)
+            for is_clip in (False, True):
+                cf = frames.clip_frames(t, 30.0, 5.0, is_clip, where=rel)
+                got = [cf.first + int(cf.step) * i for i in range(cf.count)]
+                assert got == ref, uid
+                # the time of frame i, as the extractor selects it, is that frame exactly
+                base = 0 if is_clip else cf.first
+                assert [frames.source_frame(cf.start, i, 5, 30) for i in (0, cf.count - 1)] == \
+                    [ref[0] - cf.first + base, ref[-1] - cf.first + base]
+            if t.video_start_sec < 0:
+                negative.append(uid)
+        # every box lies on the rule: video_frame_number = video_start_frame + 6 · frame_number
+        for q in qf.queries:
+            clip = raw[q.clip_uid]
+            qs = clip["annotations"][q.annotation_index]["query_sets"][q.query_set]
+            n = len(ego4d_frames(clip["video_start_frame"], clip["video_end_frame"], 30, 5))
+            for box in [qs["visual_crop"], *qs.get("response_track", [])]:
+                assert box["video_frame_number"] == clip["video_start_frame"] + 6 * box["frame_number"]
+                assert 0 <= box["frame_number"] < n
+    assert len(records) == 44 + 69 and len(negative) == 2 + 5
+    assert {records[u].video_start_frame for u in negative} == {0}
+    counts = {len(ego4d_frames(records[u].video_start_frame, records[u].video_end_frame, 30, 5))
+              for u in records if records[u].video_end_sec - records[u].video_start_sec == 480}
+    assert counts == {2401}  # not the 2400 of a half-open 480 s window
+    for rel in VQ3D_FILES:
+        clips = {q.clip_uid for q in read_vq3d(anchors / rel).queries}
+        missing = {c for v in json.loads((anchors / rel).read_text())["videos"]
+                   for c in (cl["clip_uid"] for cl in v["clips"])} - set(records)
+        assert clips and not missing, (rel, missing)

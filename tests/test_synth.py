@@ -66,7 +66,7 @@ def test_projected_centre_inside_gt_box(tiny):
                               params=[p["f"], p["cx"], p["cy"], p["k1"], p["k2"]])
         poses = _load(tiny / "gt/poses" / f"{c.clip_uid}.json")[c.clip_uid]["camera_poses"]
         frames = _load(tiny / "gt/boxes" / f"{c.clip_uid}.json")["frames"]
-        assert len(poses) == len(frames) == int(TINY["clip_seconds"] * 5)
+        assert len(poses) == len(frames) == int(TINY["clip_seconds"] * 5) + 1
         for i, fb in enumerate(frames):
             for oid, b in fb.items():
                 if b["visible_fraction"] < 0.9:
@@ -88,7 +88,7 @@ def test_annotation_frames_and_shapes(tiny):
     gt = _load(tiny / "gt/queries.json")
     objects = _load(tiny / "gt/objects.json")
     assert gt, "no queries generated"
-    n_frames = int(TINY["clip_seconds"] * 5)
+    n_frames = int(TINY["clip_seconds"] * 5) + 1  # Ego4D's clips include their end frame
     for video in q2["videos"]:
         for clip in video["clips"]:
             assert clip["clip_fps"] == 5.0
@@ -137,7 +137,7 @@ def test_readers_accept_files(tiny):
     intr = read_intrinsics(tiny / layout.FILES["intrinsics"])
     assert (TINY["width"], TINY["height"]) in intr["synthscan-3-00"]
     clip = layout.clips(TINY)[0].clip_uid
-    assert len(read_poses(tiny / "gt/poses" / f"{clip}.json")[clip]) == int(TINY["clip_seconds"] * 5)
+    assert len(read_poses(tiny / "gt/poses" / f"{clip}.json")[clip]) == int(TINY["clip_seconds"] * 5) + 1
 
 
 def test_clip_timing_matches_source_frames(tiny):

@@ -1,19 +1,31 @@
 """Stage `frames`: cut one clip from its video and write its frames at the clip frame rate.
 
-Frame i of the clip (`color_%07d.jpg`, from 0, EgoLoc layout) is the source frame nearest to clip
-time i / fps, i.e. source frame floor((start + i / fps) * src_fps + 1/2) (ties go to the later
-frame). The clip window is [video_start_sec, video_end_sec) of the full-scale video, or
-[0, video_end_sec - video_start_sec) of an Ego4D canonical clip, which starts at the clip start.
+Ego4D's rule (episodic-memory VQ2D/convert_videos_to_clips.py `frames_to_select`, which EgoLoc's
+2d_retrieval/extract_clips_from_videos.py copies): the clip is cut by frame number, not time.
+Clip frame i (`color_%07d.jpg`, from 0, EgoLoc layout) is source frame
+`video_start_frame + step·i`, step = src_fps / clip_fps (6 for 30 → 5 fps), for every i with
+`step·i <= video_end_frame − video_start_frame`: the end frame is included, so a 480 s clip has
+2401 frames, not 2400. Every box of the anchors' query files obeys it (`video_frame_number =
+video_start_frame + 6·frame_number`). `video_start_sec` is not used when the frame numbers are
+there, so the clips that start "before" their video (`video_start_sec ≈ −0.0123`,
+`video_start_frame = 0`) are cut from frame 0. A record without frame numbers gets them from its
+times, `round(sec · src_fps)`. For `source: clips` (the Ego4D canonical clip, which starts at
+the clip's first frame) the same frames are steps·i of the clip file.
+
+The frame numbers count frames of the video itself, as Ego4D's script uses them; they must agree
+with the record's times within a clip frame (else the record and the video disagree and the clip
+is refused). Where src_fps / clip_fps is not whole (Ego4D's script asserts it is), frame i is the
+source frame nearest to time video_start_frame / src_fps + i / clip_fps, with a warning.
 
 ffmpeg decodes the window once (`-ss` before `-i`: seek to the keyframe, decode, drop frames before
-the seek point) and a `select` filter keeps exactly the nearest frames, chosen by timestamp. We do
-not use the `fps` filter: it starts its grid at whatever frame comes first after the seek, so a
-window start that is not on the source grid can shift every frame by one.
+the seek point) and a `select` filter keeps exactly those frames, chosen by timestamp (frame k is
+at k / src_fps). We do not use the `fps` filter: it starts its grid at whatever frame comes first
+after the seek, so a window start that is not on the source grid can shift every frame by one.
 
-End of the video: a target time may lie at most half a source frame past the last frame. A window
-running past the video's end by at most one clip frame (1/fps; Ego4D's rounded `video_end_sec`
-does this) loses those trailing targets with a warning and `dropped_at_end` in frames.json; past
-that, the clip is refused with an InputError.
+End of the video: Ego4D's own script stops at the first frame past the video's end. Frames past
+the end by at most one clip frame (Ego4D's `video_end_frame` is often the frame just past a video
+that is exactly the clip's length) are dropped with a warning and `dropped_at_end` in frames.json;
+past that, the clip is refused with an InputError.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import argparse
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -41,15 +54,44 @@ FRAME_NAME = "color_{:07d}.jpg"
 _EPS = 1e-6
 
 
-def clip_window(timing: ClipTiming, video_is_clip: bool) -> tuple[float, float]:
-    """[start, end) of the clip in the video's own time, seconds from its first frame."""
-    length = timing.video_end_sec - timing.video_start_sec
-    return (0.0, length) if video_is_clip else (timing.video_start_sec, timing.video_end_sec)
+@dataclass(frozen=True)
+class ClipFrames:
+    """Which source frames make the clip: `first` (the video's frame number of clip frame 0),
+    `count`, `step` (source frames per clip frame), and the window start in the file's time."""
+
+    first: int
+    count: int
+    step: float
+    start: float
 
 
-def expected_count(start: float, end: float, fps: float) -> int:
-    """Clip frames i >= 0 with start + i / fps < end."""
-    return max(0, math.ceil((end - start) * fps - _EPS))
+def ego4d_count(first: int, last: int, step: float) -> int:
+    """Clip frames of source frames first..last, end included: i >= 0 with step·i <= last − first."""
+    return math.floor((last - first) / step + _EPS) + 1
+
+
+def clip_frames(timing: ClipTiming, src_fps: float, fps: float, video_is_clip: bool,
+                where=None) -> ClipFrames:
+    """Ego4D's frames of the clip (module doc). `where` names the query file in errors."""
+    derived = timing.video_start_frame is None
+    vsf = math.floor(timing.video_start_sec * src_fps + 0.5) if derived else timing.video_start_frame
+    vef = math.floor(timing.video_end_sec * src_fps + 0.5) if derived else timing.video_end_frame
+    uid = timing.clip_uid
+    if vsf < 0 or vef < vsf:
+        raise InputError(where, f"clip {uid}: empty or negative window video_start_sec="
+                                f"{timing.video_start_sec}, video_end_sec={timing.video_end_sec}")
+    if not derived:
+        for sec, frame, name in ((timing.video_start_sec, vsf, "start"),
+                                 (timing.video_end_sec, vef, "end")):
+            if abs(frame / src_fps - sec) > 1.0 / fps:
+                raise InputError(where, f"clip {uid}: video_{name}_frame {frame} is "
+                                        f"{frame / src_fps:.3f} s at the video's {src_fps:g} fps "
+                                        f"but video_{name}_sec is {sec}: the record is not for a "
+                                        f"{src_fps:g} fps video")
+    step = src_fps / fps
+    count = ego4d_count(vsf, vef, step)
+    return ClipFrames(first=vsf, count=count, step=step,
+                      start=0.0 if video_is_clip else vsf / src_fps)
 
 
 def source_frame(start: float, i: int, fps: float, src_fps: float) -> int:
@@ -119,34 +161,38 @@ def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
     if abs(fps - timing.clip_fps) > 1e-6:
         log.warning("%s: extracting at %g fps but the annotations use clip_fps %g: query frame "
                     "numbers will not match the frame files", clip_uid, fps, timing.clip_fps)
-    start, end = clip_window(timing, bool(video_is_clip))
-    if start < 0 or end <= start:
-        raise InputError(queries, f"clip {clip_uid}: empty or negative window "
-                                  f"video_start_sec={timing.video_start_sec}, "
-                                  f"video_end_sec={timing.video_end_sec}")
     info = probe(video)
     if fps > info.fps + 1e-6:
         raise InputError(video, f"clip {clip_uid}: asked for {fps:g} fps from a {info.fps:g} fps "
                                 "video; frames would repeat")
-    count = expected_count(start, end, fps)
+    cf = clip_frames(timing, info.fps, fps, bool(video_is_clip), where=queries)
+    if abs(cf.step - round(cf.step)) > 1e-6:
+        log.warning("%s: %g fps is not a whole multiple of %g fps (Ego4D's script asserts it is): "
+                    "frame i is the source frame nearest to %.4f s + i/%g", clip_uid, info.fps,
+                    fps, cf.start, fps)
+    start, count = cf.start, cf.count
+    end = start + (count - 1) / fps  # time of the last clip frame
     available = _available_count(info, start, fps, count)
     dropped = count - available
     if dropped:
-        over = end - (info.duration)
-        if over > 1.0 / fps + 1e-9 or available == 0:
-            raise InputError(video, f"clip {clip_uid}: window [{start:.3f}, {end:.3f}) s ends "
-                                    f"{over:.3f} s after the video ({info.duration:.3f} s long); "
-                                    f"only {available} of {count} frames exist (is "
+        over = end - info.last_frame_time
+        if over > 1.0 / fps + 1e-6 or available == 0:
+            raise InputError(video, f"clip {clip_uid}: window [{start:.3f}, {end:.3f}] s (source "
+                                    f"frames {cf.first}..{cf.first + round((count - 1) * cf.step)}"
+                                    f", end included) ends {over:.3f} s after the video's last "
+                                    f"frame ({info.duration:.3f} s long); only {available} of "
+                                    f"{count} frames exist (is "
                                     f"video_is_clip={bool(video_is_clip)} right? is the file "
                                     "truncated?)")
-        log.warning("%s: window ends %.3f s past the video's end; the last %d frame(s) are dropped",
-                    clip_uid, over, dropped)
+        log.warning("%s: the last %d frame(s) lie past the video's end (%.3f s), as in Ego4D's own "
+                    "cut; dropped", clip_uid, dropped, info.duration)
     size = output_size(info.width, info.height, conf["max_side"])
     decoder = choose_decoder(conf["decoder"], video)
     binary = locate()
-    log.info("%s: %d frames at %g fps from [%.3f, %.3f) s of %s (%dx%d, %.3f fps), decoder %s, "
-             "%s ffmpeg %s (%s)", clip_uid, available, fps, start, end, video, info.width,
-             info.height, info.fps, decoder, binary.source, binary.path, binary.version)
+    log.info("%s: %d frames at %g fps, source frames %d + %g·i (%.3f–%.3f s) of %s (%dx%d, "
+             "%.3f fps), decoder %s, %s ffmpeg %s (%s)", clip_uid, available, fps, cf.first,
+             cf.step, start, end, video, info.width, info.height, info.fps, decoder,
+             binary.source, binary.path, binary.version)
     scale = size if size != (info.width, info.height) else None
     with atomic_dir(out_dir) as tmp:
         kwargs = dict(fps=fps, size=scale, jpeg_quality=conf["jpeg_quality"], what=clip_uid)
@@ -178,7 +224,10 @@ def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
             "fps": fps,
             "size": list(size),
             "pattern": "color_%07d.jpg",
-            "frame_rule": "frame i = source frame floor((window_start + i/fps) * src_fps + 0.5)",
+            "frame_rule": "frame i = source frame video_start_frame + i*src_fps/fps, end frame "
+                          "included (Ego4D convert_videos_to_clips.py)",
+            "first_source_frame": cf.first,
+            "step": cf.step,
             "expected_count": count,
             "dropped_at_end": dropped,
             "decoder": decoder,
@@ -189,6 +238,8 @@ def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
                 "video_uid": timing.video_uid,
                 "video_is_clip": bool(video_is_clip),
                 "window_sec": [start, end],
+                "video_start_frame": timing.video_start_frame,
+                "video_end_frame": timing.video_end_frame,
                 "video_start_sec": timing.video_start_sec,
                 "video_end_sec": timing.video_end_sec,
                 "clip_fps": timing.clip_fps,

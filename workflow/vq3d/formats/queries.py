@@ -32,6 +32,10 @@ class Box:
 
 @dataclass
 class ClipTiming:
+    """A clip's place in its video. `video_start_frame`/`video_end_frame` are the video's own
+    frame numbers of the clip's first and last frame (Ego4D cuts clips by them, end included,
+    see vq3d.frames); None where the file has only the times."""
+
     clip_uid: str
     video_uid: str
     video_start_sec: float
@@ -39,6 +43,8 @@ class ClipTiming:
     clip_fps: float
     clip_start_sec: float
     clip_end_sec: float
+    video_start_frame: int | None = None
+    video_end_frame: int | None = None
 
 
 @dataclass
@@ -96,6 +102,7 @@ def box_to_json(box: Box, base: dict | None = None) -> dict:
 
 
 _TIMING = ("video_start_sec", "video_end_sec", "clip_fps", "clip_start_sec", "clip_end_sec")
+_FRAMES = ("video_start_frame", "video_end_frame")
 
 
 def read_queries(path: str | os.PathLike) -> QueryFile:
@@ -115,7 +122,14 @@ def read_queries(path: str | os.PathLike) -> QueryFile:
             t = {k: float(field(path, clip, k, float, cw)) for k in _TIMING}
             if t["clip_fps"] <= 0:
                 raise InputError(path, f"{cw}.clip_fps must be positive, got {t['clip_fps']}")
-            clips[clip_uid] = ClipTiming(clip_uid=clip_uid, video_uid=video_uid, **t)
+            fr = {k: field(path, clip, k, int, cw, optional=True) for k in _FRAMES}
+            if (fr["video_start_frame"] is None) != (fr["video_end_frame"] is None):
+                raise InputError(path, f"{cw}: video_start_frame and video_end_frame come together")
+            if fr["video_start_frame"] is not None and not (
+                    0 <= fr["video_start_frame"] <= fr["video_end_frame"]):
+                raise InputError(path, f"{cw}: need 0 <= video_start_frame <= video_end_frame, got "
+                                       f"{fr['video_start_frame']}, {fr['video_end_frame']}")
+            clips[clip_uid] = ClipTiming(clip_uid=clip_uid, video_uid=video_uid, **t, **fr)
             for ai, ann in enumerate(as_list(path, clip, "annotations", cw)):
                 aw = f"{cw}.annotations[{ai}]"
                 for qset, qs in as_dict(path, ann, "query_sets", aw).items():
@@ -180,6 +194,9 @@ def queries_to_json(qf: QueryFile) -> dict:
         clip["clip_uid"] = clip_uid
         for k in _TIMING:
             clip[k] = getattr(timing, k)
+        for k in _FRAMES:
+            if getattr(timing, k) is not None:
+                clip[k] = getattr(timing, k)
         wanted = by_clip.get(clip_uid, {})
         anns = []
         base_anns = base_clip.get("annotations", [])

@@ -6,7 +6,7 @@ RADIAL_FISHEYE camera (render.py) to one "full-scale" H.264 video at `source_fps
 Ego4D-shaped annotations (annotate.py) and the ground truth.
 
 Timing: the video starts with LEAD_S seconds, then clip c occupies
-[start_c, start_c + clip_seconds) with start_c = LEAD_S + c * (clip_seconds' + GAP_S), every start a
+[start_c, start_c + clip_seconds], end frame included as in Ego4D's clips, with start_c = LEAD_S + c * (clip_seconds' + GAP_S), every start a
 whole second. Clip frame i (5 fps) is at video time start_c + i/5, i.e. exactly source frame
 `start_c * source_fps + i * source_fps / 5` (source_fps is a multiple of 5); gt/clips.json lists them.
 
@@ -37,7 +37,7 @@ import numpy as np
 
 from ..atomic import atomic_dir
 from ..errors import InputError
-from ..frames import expected_count
+from ..frames import ego4d_count
 from ..progress import Progress
 from ..video.ffmpeg import INSTALL_HINT, FFmpegError, ffmpeg_exe
 from . import layout
@@ -129,7 +129,8 @@ def _render_scene(args) -> dict:
     renderer = FisheyeRenderer(scene, cam)
     clip_frames = {}  # source frame → (clip, clip frame)
     for c, (start, end) in enumerate(timing):
-        for i in range(expected_count(start, end, CLIP_FPS)):  # the frames stage's own count
+        # the frames stage's own count: Ego4D's, end frame included (video_end_frame below)
+        for i in range(ego4d_count(start * fps, int(round(end * fps)), step)):
             clip_frames[start * fps + i * step] = (c, i)
     boxes = [[] for _ in timing]
     nrng = rng(4)
