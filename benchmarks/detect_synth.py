@@ -29,7 +29,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", help="existing synthetic dataset folder (else generated)")
     ap.add_argument("--work", help="scratch folder (default: a temp dir)")
-    ap.add_argument("--peaks", default="vq2d", choices=["all", "vq2d"])  # the workflow default
+    ap.add_argument("--peaks", default="vq2d", choices=["all", "vq2d", "vq2d_padded"])  # the workflow default
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--fixture", type=int, metavar="N",
                     help="instead: N hand-made clips from benchmarks/detect_fixture.py (the synthetic "

@@ -163,12 +163,73 @@ def test_peaks_touching_the_edges_count():
     # last frames have no box, so Ego4D's last-frame fallback would find nothing.
     s = np.zeros(24)
     s[0:11] = 0.45
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d"})] == [5]
+    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d_padded"})] == [5]
     assert [p.frame for p in pick_peaks(_frames(s), {"method": "all"})] == [5]
+    # Ego4D's exact recipe: no find_peaks peak at an edge; its fallback frame has no box, so the
+    # latest best-scoring frame
+    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d"})] == [10]
     # Still in view at the last scored frame (just before the query frame): a peak there too.
     s = np.zeros(60)
     s[50:] = 0.7
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d"})] == [54]  # middle of 50..59
+    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d_padded"})] == [54]  # middle of 50..59
+    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d"})] == [59]  # Ego4D: last frame
+
+
+def ego4d_recent_peak(score_signal, smoothing_sigma, distance, width, prominence, thresh):
+    """Ego4D's VQ2D/perform_vq_inference.py peak step, written out: median filter (odd kernel),
+    find_peaks, the most recent peak at or above the threshold, else the last frame."""
+    from scipy.signal import find_peaks as fp, medfilt
+
+    kernel = smoothing_sigma + 1 if smoothing_sigma % 2 == 0 else smoothing_sigma
+    sm = medfilt(score_signal, kernel_size=kernel)
+    peaks, _ = fp(sm, distance=distance, width=width, prominence=prominence)
+    for peak in peaks[::-1]:
+        if sm[peak] >= thresh:
+            return int(peak)
+    return len(score_signal) - 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("thresh", [0.0, 0.5])
+def test_vq2d_is_ego4d_recipe_on_siamrcnn_like_signals(seed, thresh):
+    """Every frame has a box (as SiamRCNN gives): `vq2d` picks exactly Ego4D's frame."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(60, 400))
+    s = np.clip(rng.normal(0.25, 0.08, n), 0.01, 1)
+    for _ in range(int(rng.integers(1, 5))):  # sightings of varying strength, some at the edges
+        a = int(rng.integers(-5, n))
+        s[max(a, 0):a + int(rng.integers(3, 20))] = rng.uniform(0.3, 0.95)
+    want = ego4d_recent_peak(s, 5, 25, 3, 0.2, thresh)
+    got = pick_peaks(_frames(s), {"method": "vq2d", "min_score": thresh})
+    assert [p.frame for p in got] == [want]
+
+
+def test_min_score_follows_ego4d_per_backend():
+    from vq3d.detect.peaks import min_score_for
+
+    assert min_score_for({"min_score": None}, "siamrcnn") == 0.50  # Ego4D README's SiamRCNN runs
+    assert min_score_for({"min_score": None}, "features") == 0.0   # Ego4D config.yaml default
+    assert min_score_for({"min_score": 0.3}, "siamrcnn") == 0.3
+
+
+def test_all_never_gives_peaks_closer_than_distance():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        s = np.clip(rng.normal(0.3, 0.2, 300), 0, 1)
+        frames_ = [p.frame for p in pick_peaks(_frames(s), {"method": "all"})]
+        assert all(b - a >= 25 for a, b in zip(frames_, frames_[1:]))
+
+
+@pytest.mark.anchors
+def test_egoloc_peak_file_is_not_find_peaks_at_distance_25(anchors):
+    """EgoLoc's released val peaks: 474 of 2555 consecutive-peak gaps are under 25 frames, so
+    `all` (find_peaks at Ego4D's distance 25) is not how they were made."""
+    from vq3d.formats import read_peaks
+
+    pf = read_peaks(anchors / "egoloc/2d_retrieval/data/vq2d_val_vq3d_peak_clip.json")
+    gaps = np.concatenate([np.diff([b.frame for b in e.boxes]) for e in pf.entries])
+    assert len(pf.entries) == 228 and len(gaps) == 2555
+    assert int((gaps < 25).sum()) == 474 and int(gaps.min()) > 0
 
 
 def test_peaks_vq2d_fallback_when_last_frame_has_no_box():

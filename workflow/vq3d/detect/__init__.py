@@ -21,7 +21,8 @@ from .backends import make_backend
 from .backends.base import QueryJob
 from .framestore import CropSpec, FrameStore
 from .peaks import DEFAULTS as PEAK_DEFAULTS
-from .peaks import pick_peaks
+from .peaks import METHODS as PEAK_METHODS
+from .peaks import min_score_for, pick_peaks
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,13 @@ def detect_clip(frames_dir, queries, clip_uid: str, conf: dict | None = None, ba
              backend.name, time.perf_counter() - t0)
     out = ClipDetections(clip_uid, backend.name)
     precomputed_peaks = getattr(backend, "peaks", {})
+    # min_score null: Ego4D's threshold for this backend (0.50 for siamrcnn)
+    peak_conf = {**conf["peaks"], "min_score": min_score_for(conf["peaks"], backend.name)}
     for j in jobs:
         frames = per_query.get(j.key, [])
         peaks = precomputed_peaks.get(j.key)
         if peaks is None:
-            peaks = pick_peaks(frames, conf["peaks"])
+            peaks = pick_peaks(frames, peak_conf)
         reason = None if peaks else _no_peak_reason(frames, j.key in precomputed_peaks)
         out.queries.append(QueryDetections(
             annotation_index=j.key[0], query_set=j.key[1], query_frame=j.query_frame,
@@ -118,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="clip detections JSON to write")
     parser.add_argument("--backend", choices=["features", "siamrcnn", "precomputed"])
     parser.add_argument("--top-k", type=int)
-    parser.add_argument("--peaks", choices=["vq2d", "all"], help="peak method")
+    parser.add_argument("--peaks", choices=PEAK_METHODS, help="peak method")
     parser.add_argument("--precomputed", help="EgoLoc per-frame dump or peak file (backend precomputed)")
     parser.add_argument("--config", help="config.yaml whose 'detect' section is used")
 

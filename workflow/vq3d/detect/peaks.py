@@ -1,19 +1,28 @@
 """Detection peaks from per-frame scores.
 
-`vq2d`: Ego4D's VQ2D recipe (episodic-memory VQ2D/perform_vq_inference.py): per-frame max score
-(0 for a frame with no box), median filter with an odd kernel (`smoothing`, made odd by +1 as
-Ego4D does), `scipy.signal.find_peaks(distance, width, prominence)`, then the MOST RECENT peak whose
-smoothed score reaches `min_score`; with none, the top box of the last scored frame (Ego4D's
-fallback), or the latest best-scoring frame when that one has no box. One peak per query. The
-signal is zero-padded at both ends so that a detection run touching an edge still forms a peak.
-`all`: EgoLoc's "keep every peak": every find_peaks peak, one box each (the top box of that frame);
-with none, the frame of the highest smoothed score.
+`vq2d`: Ego4D's VQ2D recipe exactly (episodic-memory VQ2D/perform_vq_inference.py, the lines after
+"Generate a time signal of scores"): per-frame max score (0 for a frame with no box), median
+filter with an odd kernel (`smoothing`, made odd by +1 as Ego4D does), `scipy.signal.find_peaks(
+distance, width, prominence)` on that signal as it is (no padding), then the MOST RECENT peak
+whose smoothed score reaches `min_score` (Ego4D's `signals.peak_similarity_thresh`); with none,
+the top box of the last scored frame (`ret_bboxes[-1][0]`). One peak per query. `min_score: null`
+takes Ego4D's value for the backend: 0.50 for `siamrcnn` (VQ2D/README.md runs infer_vq.sh with
+PEAK_SIMILARITY_THRESH 0.50 for SiamRCNN), else 0.0 (VQ2D/vq2d/config.yaml).
+`vq2d_padded`: the same with the smoothed signal zero-padded at both ends, so a detection run
+touching an edge (in view at the first scored frame, or still in view just before the query frame,
+the "last seen" case find_peaks alone never reports) is a peak too.
+`all`: every find_peaks peak of the zero-padded smoothed signal, one box each (the top box of that
+frame), at the same distance/width/prominence; with none, the frame of the highest smoothed score.
+This is *not* EgoLoc's recipe (its peak code was never published): EgoLoc's released val peak
+file has consecutive peaks closer than find_peaks' distance 25 (474 of its 2555 gaps), which no
+find_peaks run with distance 25 can produce.
 
-SiamRCNN puts a box on every frame; a verifying backend (`features`) leaves frames without one.
-So a smoothed peak can sit on a frame with no box (the median fills a one-frame gap in a run):
-its box is then the best box within the filter's window, the frame that made the peak. And a
-detection run shorter than the median's half-width vanishes from the smoothed signal: the
-fallback then takes the raw scores. No peak at all only when no frame has a box.
+Beyond Ego4D (whose SiamRCNN puts a box on every frame): a verifying backend (`features`) leaves
+frames without one. So a smoothed peak can sit on a frame with no box (the median fills a
+one-frame gap in a run): its box is then the best box within the filter's window, the frame that
+made the peak. And where Ego4D's fallback frame has no box, the latest best-scoring frame is
+taken, from the raw scores if the median erased a short run. No peak at all only when no frame
+has a box.
 """
 
 from __future__ import annotations
@@ -24,7 +33,16 @@ from scipy.signal import find_peaks, medfilt
 from ..formats.clip_detections import Peak, ScoredBox
 
 DEFAULTS = {"method": "vq2d", "smoothing": 5, "distance": 25, "width": 3, "prominence": 0.2,
-            "min_score": 0.0}
+            "min_score": None}
+METHODS = ("vq2d", "vq2d_padded", "all")
+# Ego4D's peak similarity threshold per backend (module doc); others: VQ2D/vq2d/config.yaml's 0.0
+EGO4D_MIN_SCORE = {"siamrcnn": 0.50}
+
+
+def min_score_for(conf: dict, backend: str) -> float:
+    """The peak similarity threshold: `conf["min_score"]`, or Ego4D's value for `backend`."""
+    value = conf.get("min_score")
+    return float(EGO4D_MIN_SCORE.get(backend, 0.0) if value is None else value)
 
 
 def score_signal(frames: list[tuple[int, list[ScoredBox]]]) -> np.ndarray:
@@ -40,18 +58,15 @@ def smooth(signal: np.ndarray, smoothing: int) -> np.ndarray:
     return medfilt(signal.astype(float), kernel_size=kernel)
 
 
-def find_signal_peaks(signal_sm: np.ndarray, conf: dict) -> np.ndarray:
-    """Indices of find_peaks peaks of an already smoothed signal.
-
-    The signal is padded with a zero at each end: an object already in view at the first scored
-    frame, or still in view just before the query frame, is a peak too (find_peaks alone never
-    reports a maximum that touches an edge, which loses exactly the "last seen" case)."""
+def find_signal_peaks(signal_sm: np.ndarray, conf: dict, *, pad: bool = True) -> np.ndarray:
+    """Indices of find_peaks peaks of an already smoothed signal; with `pad`, of the signal with a
+    zero at each end (so a maximum touching an edge counts), else exactly Ego4D's call."""
     if signal_sm.size == 0:
         return np.zeros(0, int)
-    padded = np.concatenate([[0.0], signal_sm, [0.0]])
-    peaks, _ = find_peaks(padded, distance=conf["distance"], width=conf["width"],
+    signal = np.concatenate([[0.0], signal_sm, [0.0]]) if pad else signal_sm
+    peaks, _ = find_peaks(signal, distance=conf["distance"], width=conf["width"],
                           prominence=conf["prominence"])
-    return peaks - 1
+    return peaks - 1 if pad else peaks
 
 
 def pick_peaks(frames: list[tuple[int, list[ScoredBox]]], conf: dict | None = None) -> list[Peak]:
@@ -59,9 +74,11 @@ def pick_peaks(frames: list[tuple[int, list[ScoredBox]]], conf: dict | None = No
     conf = {**DEFAULTS, **(conf or {})}
     if not frames:
         return []
+    if conf["method"] not in METHODS:
+        raise ValueError(f"unknown peak method {conf['method']!r} (expected one of {METHODS})")
     raw = score_signal(frames)
     sm = smooth(raw, conf["smoothing"])
-    idx = find_signal_peaks(sm, conf)
+    idx = find_signal_peaks(sm, conf, pad=conf["method"] != "vq2d")
     radius = int(conf["smoothing"]) // 2  # the median window is 2 * radius + 1 wide (made odd)
 
     def peak_at(i: int) -> Peak | None:
@@ -84,9 +101,10 @@ def pick_peaks(frames: list[tuple[int, list[ScoredBox]]], conf: dict | None = No
         peak = peak_at(i)
         return [peak] if peak is not None else []
 
-    if conf["method"] == "vq2d":
+    if conf["method"] in ("vq2d", "vq2d_padded"):
+        threshold = 0.0 if conf["min_score"] is None else float(conf["min_score"])
         for i in idx[::-1]:
-            if sm[i] >= conf["min_score"]:
+            if sm[i] >= threshold:
                 peak = peak_at(int(i))
                 if peak is not None:
                     return [peak]
@@ -103,4 +121,3 @@ def pick_peaks(frames: list[tuple[int, list[ScoredBox]]], conf: dict | None = No
         if not peaks:
             return best(sm, latest=False) or best(raw, latest=False)
         return sorted(peaks.values(), key=lambda p: p.frame)
-    raise ValueError(f"unknown peak method {conf['method']!r} (expected 'vq2d' or 'all')")

@@ -1,0 +1,118 @@
+"""Peak methods compared on the synthetic benchmark: Ego4D's exact `vq2d`, `vq2d_padded`, `all`.
+
+For each seed: the default config's synthetic dataset (vq3d.synth.generate), each val clip's
+frames (vq3d.frames) and the detect stage once (default `features` backend, per-frame top-k boxes
+kept); then the peaks are picked again from those boxes by every method (vq3d.detect.peaks), so
+the methods see identical scores. Per method, over all val queries:
+- last-peak IoU: the peak the single-peak methods return (for `all`, its latest) has IoU >= 0.5
+  with the ground-truth box of the object in that frame (gt/boxes/<clip>.json): the box lifted,
+- on track: that peak lies on the response track (the "last seen" answer),
+- any-peak IoU: some peak has IoU >= 0.5 (what multi-view aggregation can use),
+- mean peaks per query.
+
+    python benchmarks/peaks_synth.py [--seeds 0 1 2 3] [--work DIR] [--clip-seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from detect_fixture import iou  # noqa: E402
+
+VARIANTS = [("vq2d", {"method": "vq2d"}), ("vq2d_padded", {"method": "vq2d_padded"}),
+            ("all", {"method": "all"}), ("vq2d min_score 0.5", {"method": "vq2d", "min_score": 0.5}),
+            ("vq2d distance 10", {"method": "vq2d", "distance": 10}),
+            ("vq2d_padded distance 10", {"method": "vq2d_padded", "distance": 10})]
+
+
+def detections(seed: int, work: Path, config: dict, clip_seconds: float | None):
+    """[(gt boxes per frame, object index, response-track frames, per-frame boxes)] per val query."""
+    from vq3d.detect import detect_clip
+    from vq3d.formats.queries import read_queries
+    from vq3d.frames import main as frames_main
+    from vq3d.synth import layout
+    from vq3d.synth.generate import generate
+
+    synth = {**config["synth"], "seed": seed}
+    if clip_seconds:
+        synth["clip_seconds"] = clip_seconds
+    data = work / f"seed{seed}"
+    if not (data / "gt" / "queries.json").is_file():
+        t = time.perf_counter()
+        generate(data, synth)
+        print(f"seed {seed}: generated in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    qpath = data / layout.FILES["queries_val"]
+    qf = read_queries(qpath)
+    gt_clips = json.loads((data / "gt" / "clips.json").read_text())
+    gt_queries = {(g["clip_uid"], g["annotation_index"], str(g["query_set"])): g
+                  for g in json.loads((data / "gt" / "queries.json").read_text())}
+    out = []
+    for clip_uid in sorted(qf.clips):
+        frames_dir = work / f"frames{seed}" / clip_uid
+        if not frames_dir.exists():
+            video = data / layout.FILES["videos"] / f"{gt_clips[clip_uid]['video_uid']}.mp4"
+            frames_main(video, qpath, frames_dir, clip_uid, False, config["frames"])
+        boxes = json.loads((data / "gt" / "boxes" / f"{clip_uid}.json").read_text())["frames"]
+        det = detect_clip(frames_dir, qpath, clip_uid, config["detect"])
+        for q in det.queries:
+            query = next(x for x in qf.for_clip(clip_uid) if (x.annotation_index, x.query_set) == q.key)
+            g = gt_queries[(clip_uid, q.annotation_index, q.query_set)]
+            track = {b.frame for b in (query.response_track or [])}
+            out.append((boxes, str(g["object_index"]), track, q.frames))
+    return out
+
+
+def score(queries, conf: dict) -> dict:
+    from vq3d.detect.peaks import DEFAULTS, pick_peaks
+
+    conf = {**DEFAULTS, **conf}
+    last_iou = on_track = any_iou = n_peaks = 0
+    for boxes, obj, track, frames in queries:
+        peaks = pick_peaks(frames, conf)
+
+        def good(p):
+            gtb = boxes[p.frame].get(obj) if p.frame < len(boxes) else None
+            return bool(gtb) and iou((p.box.x1, p.box.y1, p.box.x2, p.box.y2), gtb["bbox"]) >= 0.5
+
+        n_peaks += len(peaks)
+        if peaks:
+            last_iou += good(peaks[-1])
+            on_track += peaks[-1].frame in track
+            any_iou += any(good(p) for p in peaks)
+    n = len(queries)
+    return {"n": n, "last_iou": last_iou, "on_track": on_track, "any_iou": any_iou,
+            "peaks": n_peaks / max(n, 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    ap.add_argument("--work", help="scratch folder, reused between runs (default: a temp dir)")
+    ap.add_argument("--clip-seconds", type=float, help="override synth.clip_seconds")
+    args = ap.parse_args()
+    from vq3d.config import load_config
+
+    config = load_config("config.yaml") if Path("config.yaml").exists() else load_config()
+    work = Path(args.work or tempfile.mkdtemp(prefix="peaks_synth."))
+    queries = []
+    for seed in args.seeds:
+        queries += detections(seed, work, config, args.clip_seconds)
+    n = len(queries)
+    print(f"{n} val queries, seeds {args.seeds}, backend {config['detect']['backend']}")
+    print("| peaks | last peak IoU ≥ 0.5 | last peak on the response track | any peak IoU ≥ 0.5 | peaks/query |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, conf in VARIANTS:
+        m = score(queries, conf)
+        pct = lambda k: f"{100 * m[k] / max(n, 1):.1f} % ({m[k]}/{n})"  # noqa: E731
+        print(f"| {name} | {pct('last_iou')} | {pct('on_track')} | {pct('any_iou')} | {m['peaks']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
