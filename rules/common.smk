@@ -111,3 +111,10 @@ def mono_frames(wildcards):
         return {"frames_dir": str(RESULTS / "clips_frames" / wildcards.clip)}
     return {}
 
+
+
+# Conda envs that follow the configured backend: only the backends that need torch or
+# detectron2 get the envs that carry them (the others stay small and build anywhere).
+DETECT_ENV = ("../envs/vq2d-detectron2.yaml" if config["detect"]["backend"] == "siamrcnn"
+              else "../envs/gpu.yaml")
+PREDICT_ENV = "../envs/gpu.yaml" if config["predict"]["depth"] == "mono" else "../envs/cpu.yaml"

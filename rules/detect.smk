@@ -23,7 +23,7 @@ rule detect:
         mem_mb=8000,
     threads: 2
     conda:
-        "../envs/gpu.yaml"
+        DETECT_ENV
     script:
         SCRIPT
 

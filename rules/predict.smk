@@ -27,7 +27,7 @@ rule predict:
         runtime=30,
         mem_mb=4000,
     conda:
-        "../envs/cpu.yaml"
+        PREDICT_ENV
     script:
         SCRIPT
 

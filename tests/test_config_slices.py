@@ -48,7 +48,7 @@ NMS = ["nms_threshold", "nms_fusion_threshold"]
 FEATURES = ["max_side", "min_side", "max_keypoints", "crop_min_side", "ratio", "min_inliers",
             "ransac_px", "score_scale", "threads"]
 SIAMRCNN = ["config", "checkpoint", "vq2d_root", "device", "batch_size", "score_thresh",
-            "downscale_height", "reference_pad", "reference_size"]
+            "downscale_height"]
 EGO4D = ["annotations", "queries", "mapping", "intrinsics", "scans_dir", "scan_names", "videos_dir",
          "source", "aws_profile", "version", "precomputed.detections", "precomputed.peaks",
          "precomputed.poses"]

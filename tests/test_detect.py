@@ -15,11 +15,12 @@ import pytest
 
 from vq3d.detect import detect_clip, main
 from vq3d.detect.backends.precomputed import PrecomputedBackend
-from vq3d.detect.backends.siamrcnn import SiamRCNNBackend
+from vq3d import stage_runner
+from vq3d.detect.backends.siamrcnn import SiamRCNNBackend, reference_window
 from vq3d.detect.export import main as export_main
 from vq3d.detect.peaks import DEFAULTS as PEAK_DEFAULTS
 from vq3d.detect.peaks import find_signal_peaks, pick_peaks, smooth
-from vq3d.errors import InputError
+from vq3d.errors import DependencyError, InputError
 from vq3d.formats.clip_detections import ScoredBox, read_clip_detections, to_json, write_clip_detections
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -290,14 +291,16 @@ def test_detect_clip_survives_peaks_on_boxless_frames(scene, tmp_path):
 # -- SiamRCNN adapter (FAKE predictor: detectron2 cannot run here) ----------------------------
 class FakeSiamPredictor:
     """Test double standing in for vq2d.baselines.SiamPredictor: returns, for each image, two boxes
-    at known positions of the downscaled image and records the batches it was given."""
+    at known positions of the downscaled image and records the batches it was given. Its `cfg`
+    carries the model config's reference window settings, as a DefaultPredictor's does."""
 
-    def __init__(self):
-        self.batches = []
+    def __init__(self, pad=16, size=256):
+        self.batches, self.references = [], []
+        self.cfg = SimpleNamespace(INPUT=SimpleNamespace(REFERENCE_CONTEXT_PAD=pad, REFERENCE_SIZE=size))
 
     def __call__(self, images, references):
         self.batches.append([im.shape for im in images])
-        assert all(r.shape == (256, 256, 3) for r in references)
+        self.references += references
         out = []
         for im in images:
             boxes = SimpleNamespace(tensor=np.array([[10.0, 20.0, 110.0, 70.0], [0.0, 0.0, 35.0, 35.0]]))
@@ -321,11 +324,76 @@ def test_siamrcnn_adapter_batches_frames_and_rescales(scene, tmp_path):
     assert (boxes[0].x2, boxes[0].y2) == (int(35 / s), int(35 / s))
 
 
+def test_siamrcnn_reference_window_follows_the_model_config(scene, tmp_path):
+    # Ego4D reads pad and size from net.cfg.INPUT: a model trained with other values gets them
+    for pad, size in [(16, 256), (4, 192)]:
+        fake = FakeSiamPredictor(pad, size)
+        backend = SiamRCNNBackend({"batch_size": 8}, predictor=fake)
+        detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", scene.crop, qf=3), CLIP,
+                    {"top_k": 1}, backend=backend)
+        assert {r.shape for r in fake.references} == {(size, size, 3)}
+        frame = cv2.cvtColor(cv2.imread(str(scene.root / "frames" / f"color_{scene.crop[0]:07d}.jpg")),
+                             cv2.COLOR_BGR2RGB)
+        f, x, y, w, h = scene.crop
+        want = reference_window(frame, (x, y, x + w, y + h), pad, size)
+        assert np.array_equal(fake.references[0], want)
+
+
+@pytest.mark.parametrize("rect,pad,size", [
+    ((100.7, 40.2, 180.9, 200.5), 16, 256),   # tall, fractional box (Ego4D's int() truncation)
+    ((5, 300, 300, 340), 16, 256),            # wide, clipped by the image border
+    ((600, 400, 640, 480), 8, 192),           # corner, smaller than the output (upsampling)
+    ((10, 10, 630, 470), 16, 128),            # large (downsampling)
+])
+def test_reference_window_matches_ego4d_torch_ops(rect, pad, size):
+    # Ego4D's extract_window_with_context: int() the box, add pad clipped to the image, pad square
+    # with 125 via F.pad, F.interpolate(bilinear, align_corners=False) on floats, .byte()
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    t = torch.as_tensor(img.transpose(2, 0, 1)[None]).float()
+    H, W = t.shape[2:]
+    x1, y1, x2, y2 = (int(v) for v in rect)
+    x1, y1, x2, y2 = max(x1 - pad, 0), max(y1 - pad, 0), min(x2 + pad, W), min(y2 + pad, H)
+    win = t[:, :, y1:y2, x1:x2]
+    h, w = win.shape[2:]
+    lp = rp = tp = bp = 0
+    if h > w:
+        lp = (h - w) // 2
+        rp = (h - w) - lp
+    elif h < w:
+        tp = (w - h) // 2
+        bp = (w - h) - tp
+    if h != w:
+        win = F.pad(win, (lp, rp, tp, bp), value=125)
+    want = F.interpolate(win, size=size, mode="bilinear", align_corners=False).byte()
+    want = want[0].numpy().transpose(1, 2, 0)
+    got = reference_window(img, rect, pad, size)
+    assert got.shape == want.shape == (size, size, 3)
+    diff = np.abs(got.astype(int) - want.astype(int))
+    # float32 rounding can put a value a hair either side of an integer before truncation
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01, (diff.max(), (diff > 0).mean())
+
+
 def test_siamrcnn_without_detectron2_fails_clearly(scene, tmp_path):
-    backend = SiamRCNNBackend({"config": "c.yaml", "checkpoint": "m.pth"})
-    with pytest.raises(RuntimeError, match="detectron2"):
+    (tmp_path / "c.yaml").write_text("MODEL: {}\n")
+    (tmp_path / "m.pth").write_bytes(b"0")
+    backend = SiamRCNNBackend({"config": str(tmp_path / "c.yaml"), "checkpoint": str(tmp_path / "m.pth")})
+    with pytest.raises(DependencyError, match="detectron2") as err:
         detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", scene.crop, qf=3), CLIP,
                     {}, backend=backend)
+    assert stage_runner.expected_failure(err.value)[0] == "missing dependency"
+
+
+@pytest.mark.parametrize("conf,msg", [
+    ({"config": None, "checkpoint": "m.pth"}, "config detect.siamrcnn.config: is not set"),
+    ({"config": "nope.yaml", "checkpoint": "m.pth"}, "nope.yaml: detect.siamrcnn.config does not exist"),
+])
+def test_siamrcnn_config_errors_name_the_key(scene, tmp_path, conf, msg):
+    with pytest.raises(InputError, match=msg):
+        detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", scene.crop, qf=3), CLIP,
+                    {}, backend=SiamRCNNBackend(conf))
 
 
 # -- exports and the precomputed backend ------------------------------------------------------

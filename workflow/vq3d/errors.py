@@ -15,3 +15,8 @@ class InputError(ValueError):
 
     def __reduce__(self):  # the default would call InputError(str(self)) and fail
         return (type(self), (self.path, self.message), self.__dict__)
+
+
+class DependencyError(RuntimeError):
+    """An optional package or checkout a configured backend needs is not installed; the message
+    says which and how to get it (an extra, a conda env)."""

@@ -4,8 +4,9 @@ clear line (and a failed job) rather than a traceback.
 
 Expected failures (`expected_failure`): bad input (InputError, UnsafeIdError, ConfigError), an
 input file or folder that does not exist, is of the wrong kind or cannot be read (an OSError
-naming a path under one of the stage's inputs or params), a download that failed (DownloadError) and ffmpeg refusing a file
-(FFmpegError). Anything else is a bug: it is logged with its full traceback, into the rule's log
+naming a path under one of the stage's inputs or params), a download that failed (DownloadError),
+ffmpeg refusing a file (FFmpegError) and an optional dependency that is not installed (pycolmap,
+torch, detectron2: the line says which extra or env brings it). Anything else is a bug: it is logged with its full traceback, into the rule's log
 as well as stderr, so it stays debuggable from the log alone."""
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ import logging
 import os
 import sys
 
-from .errors import InputError
+from .errors import DependencyError, InputError
 from .ids import UnsafeIdError
 
 log = logging.getLogger("vq3d")
+
+# Optional packages (pyproject extras) and how to get them.
+MISSING_HINT = {
+    "pycolmap": "pip install 'vq3d[cpu]' (or 'vq3d[cuda]' for GPU SIFT), or run with --use-conda",
+    "torch": "pip install torch==2.13.0 (CPU) or 'vq3d[mono]' / 'vq3d[siamrcnn]', or run with "
+             "--use-conda",
+    "torchvision": "pip install 'vq3d[siamrcnn]', or run with --use-conda (envs/vq2d-detectron2.yaml)",
+    "detectron2": "detectron2 is built from source by envs/vq2d-detectron2.yaml (--use-conda)",
+}
 
 
 def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> None:
@@ -78,6 +88,11 @@ def expected_failure(exc: BaseException, input_paths=()) -> tuple[str, str] | No
         return "download failed", one_line(str(exc))
     if isinstance(exc, FFmpegError):
         return "ffmpeg failed", one_line(str(exc))
+    if isinstance(exc, DependencyError):
+        return "missing dependency", one_line(str(exc))
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in MISSING_HINT:
+        name = exc.name.split(".")[0]
+        return "missing dependency", f"{name} is not installed: {MISSING_HINT[name]}"
     return None
 
 
