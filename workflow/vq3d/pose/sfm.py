@@ -86,6 +86,21 @@ def extract(database: Path, image_dir: Path, names: list[str], camera: pycolmap.
                               extraction_options=opts, device=colmap_io.device())
 
 
+def match(database: Path, names: list[str], work: Path, conf: dict) -> int:
+    """Sequential matches plus the keyframe loop-closure pairs; returns how many loop pairs."""
+    overlap = int(conf["sfm_overlap"])
+    pairing = pycolmap.SequentialPairingOptions()
+    pairing.overlap = overlap
+    pairing.quadratic_overlap = bool(conf["sfm_quadratic_overlap"])
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.use_gpu = pycolmap.has_cuda
+    pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
+                              device=colmap_io.device())
+    loops = keyframe_pairs(names, int(conf["sfm_keyframe_stride"]), overlap)
+    colmap_io.match_pairs(database, loops, work)
+    return len(loops)
+
+
 def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, work: Path,
             conf: dict) -> tuple[dict[int, pycolmap.Reconstruction], dict]:
     """Features, matches and mapping of `names` into `work` (database.db, models/)."""
@@ -98,19 +113,10 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
     log.info("SfM: features in %.1f s; matching", seconds["features"])
 
     t0 = time.perf_counter()
-    overlap = int(conf["sfm_overlap"])
-    pairing = pycolmap.SequentialPairingOptions()
-    pairing.overlap = overlap
-    pairing.quadratic_overlap = bool(conf["sfm_quadratic_overlap"])
-    matching = pycolmap.FeatureMatchingOptions()
-    matching.use_gpu = pycolmap.has_cuda
-    pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
-                              device=colmap_io.device())
-    loops = keyframe_pairs(names, int(conf["sfm_keyframe_stride"]), overlap)
-    colmap_io.match_pairs(database, loops, work)
+    loops = match(database, names, work, conf)
     seconds["matching"] = time.perf_counter() - t0
     log.info("matched %d frames (sequential overlap %d + %d loop-closure pairs) in %.1f s",
-             len(names), overlap, len(loops), seconds["matching"])
+             len(names), int(conf["sfm_overlap"]), loops, seconds["matching"])
 
     t0 = time.perf_counter()
     models_dir = work / "models"
