@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "validate-submission": ("vq3d.predict.validate",
                             "check a submission against the challenge template"),
     "evaluate": ("vq3d.evaluate", "L2, angle, Succ, Succ*, QwP of predictions against annotations"),
+    "finalize": ("vq3d.finalize", "after a --keep-going run: submission (failed clips null), metrics over all queries, failed-clip list"),
     "check": ("vq3d.check", "preflight a real configuration: annotations, scans, intrinsics, videos, mappings"),
     "validate-config": ("vq3d.config", "check a config file against the schema"),
     "status": ("vq3d.slurm.status", "per clip: which stages are done, running, failed, missing"),

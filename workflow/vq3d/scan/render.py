@@ -2,7 +2,7 @@
 
 pyrender (OpenGL through PyOpenGL) on EGL: on a GPU node the NVIDIA EGL driver renders, on a CPU
 node Mesa's llvmpipe does (Debian libegl-mesa0, libgl1-mesa-dri); `gl: osmesa` uses Mesa's OSMesa
-(Debian libosmesa6) where EGL is unavailable. Why pyrender and how fast: docs/benchmarks.md.
+(Debian libosmesa6) where EGL is unavailable (it needs PyOpenGL >= 3.1.5 over pyrender's 3.1.0 pin). Why pyrender and how fast: docs/benchmarks.md.
 
 Conventions: the camera is a COLMAP PINHOLE (fx, fy, cx, cy; pixel centres at +0.5, x right, y
 down, z forward) and the pose is world->camera in the scan frame. pyrender's camera looks down -z
@@ -38,6 +38,11 @@ def _import_pyrender(gl: str):
         import trimesh
     except ImportError as exc:
         raise ImportError(f"the scan renderer needs pyrender and trimesh (pip install 'vq3d[render]'): {exc}") from exc
+    if gl == "osmesa":
+        import OpenGL.osmesa
+        if not hasattr(OpenGL.osmesa, "OSMesaCreateContextAttribs"):
+            raise RuntimeError(f"OSMesa rendering needs PyOpenGL >= 3.1.5 (this is {OpenGL.__version__}, "
+                               "pyrender pins 3.1.0): pip install PyOpenGL==3.1.10, or use scan_refs.gl: egl")
     return pyrender, trimesh
 
 

@@ -1,0 +1,136 @@
+"""The scan_refs renderer, measured: speed, depth accuracy and what PnP gets from its views.
+
+For each seed: the mini pose clip's room (benchmarks/pose_minisynth.py) is exported as a MatterPak
+(vq3d.synth.matterpak: textured OBJ + MTL + JPEG textures), `vq3d.scan.refs.main` renders its
+reference views and geo renders with pyrender (headless EGL; OSMesa too where libosmesa6 is
+installed), and we report
+- load / viewpoint planning / rendering times and ms per 640×480 view;
+- depth error of the rendered views against the synthetic scene's own analytic renderer at the
+  same poses (median and 95th percentile of |Δz| over pixels both see);
+- PnP (vq3d.pose.pnp) of the clip's fisheye frames against the rendered views: frames posed,
+  median/max rotation and centre error against the ground truth, and the same with the analytic
+  reference views the synthetic scan brings, as the baseline.
+
+    python benchmarks/scan_render.py [--seeds 1 4] [--frames 30] [--gl egl osmesa] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def pnp_errors(pnp_json: Path, gt: np.ndarray) -> dict:
+    from vq3d.pose import geometry
+    res = json.loads(pnp_json.read_text())
+    rot, cen = [], []
+    for p in res["posed"]:
+        est, truth = geometry.rigid(np.array(p["cam_from_world"])), geometry.rigid(gt[p["frame"]])
+        rot.append(geometry.rotation_error_deg(est, truth))
+        cen.append(float(np.linalg.norm(geometry.centre(est) - geometry.centre(truth))))
+    return {"posed": len(res["posed"]), "frames": res["frames"],
+            "rot_median_deg": float(np.median(rot)) if rot else None, "rot_max_deg": float(np.max(rot)) if rot else None,
+            "centre_median_m": float(np.median(cen)) if cen else None, "centre_max_m": float(np.max(cen)) if cen else None}
+
+
+def one(seed: int, frames: int, gl: str, work: Path) -> dict:
+    from pose_minisynth import make_clip
+    from vq3d.config import validate_config
+    from vq3d.pose import pnp
+    from vq3d.scan import open_scan, refs
+    from vq3d.synth import camera as C
+    from vq3d.synth.matterpak import write_matterpak
+    from vq3d.synth.render import Renderer
+    from vq3d.synth.scene import build_scene
+
+    clip = work / "clip"
+    info = make_clip(clip, seed=seed, frames=frames, width=480, geo_renders=16, refs=24)
+    scene = build_scene(np.random.default_rng(seed), 3)  # the room make_clip rendered
+    write_matterpak(scene, work / "scans" / "scan", "scan")
+    conf = validate_config({"scan_refs": {"gl": gl}})["scan_refs"]
+    t0 = time.perf_counter()
+    refs.main(out_dir=work / "rendered", scan_dir=work / "scans" / "scan", conf=conf)
+    total = time.perf_counter() - t0
+    scan = open_scan(work / "scans" / "scan", work / "rendered")
+    views = scan.reference_views()
+    # render speed alone: re-render the views with a fresh renderer (no JPEG/NPY writing)
+    from vq3d.scan.render import MeshRenderer, load_mesh
+    t1 = time.perf_counter()
+    geoms = load_mesh(scan.mesh(), gl)
+    cam = views[0].camera
+    fx, fy, cx, cy = cam.params
+    rend = MeshRenderer(geoms, cam.width, cam.height, fx, fy, cx, cy, gl=gl)
+    t_load = time.perf_counter() - t1
+    rend.render(views[0].cam_from_world.matrix())  # first render uploads the textures
+    t2 = time.perf_counter()
+    for v in views:
+        rend.render(v.cam_from_world.matrix())
+    ms_view = 1000 * (time.perf_counter() - t2) / len(views)
+    analytic = Renderer(scene, C.Pinhole(cam.width, cam.height, fx, fy, cx, cy))
+    dz = []
+    for v in views:
+        _, invz, _ = analytic.render(v.cam_from_world.matrix(), want_ids=False)
+        z = np.where(invz > 0, 1 / np.maximum(invz, 1e-9), 0)
+        both = (z > 0) & (v.depth > 0)
+        dz.append(np.abs(v.depth[both] - z[both]))
+    dz = np.concatenate(dz)
+    gt = np.load(clip / "gt_cam_from_world.npy")
+    pconf = validate_config({})["pose"]
+    t3 = time.perf_counter()
+    pnp.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out=work / "pnp_mesh.json",
+             scan_dir=work / "scans" / "scan", scan_uid=info["scan_uid"], conf=pconf, scan_refs=work / "rendered")
+    t_pnp = time.perf_counter() - t3
+    pnp.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out=work / "pnp_synth.json",
+             scan_dir=clip / "scan", scan_uid=info["scan_uid"], conf=pconf)
+    return {"seed": seed, "gl": gl, "gl_renderer": rend.gl_renderer, "views": len(views),
+            "scan_refs_total_s": round(total, 1), "mesh_load_s": round(t_load, 2), "ms_per_view": round(ms_view, 1),
+            "depth_abs_err_median_m": float(np.median(dz)), "depth_abs_err_p95_m": float(np.percentile(dz, 95)),
+            "pnp_mesh_refs": pnp_errors(work / "pnp_mesh.json", gt), "pnp_mesh_s": round(t_pnp, 1),
+            "pnp_synth_refs": pnp_errors(work / "pnp_synth.json", gt)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--gl", nargs="+", default=["egl"])
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--one", nargs=3, metavar=("SEED", "GL", "WORK"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:  # PyOpenGL binds one platform per process: each GL runs in its own
+        seed, gl, work = args.one
+        print(json.dumps(one(int(seed), args.frames, gl, Path(work))))
+        return
+    rows = []
+    for gl in args.gl:
+        for seed in args.seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                run = subprocess.run([sys.executable, __file__, "--frames", str(args.frames), "--one", str(seed), gl, tmp],
+                                     capture_output=True, text=True)
+                if run.returncode != 0:
+                    print(f"{gl} seed {seed}: failed: {run.stderr.strip().splitlines()[-1:]}")
+                    continue
+                rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
+                r = rows[-1]
+                m, s = r["pnp_mesh_refs"], r["pnp_synth_refs"]
+                print(f"{gl} ({r['gl_renderer']}) seed {seed}: {r['views']} views, scan_refs {r['scan_refs_total_s']} s, "
+                      f"{r['ms_per_view']} ms/view, depth |dz| median {1000 * r['depth_abs_err_median_m']:.1f} mm "
+                      f"p95 {1000 * r['depth_abs_err_p95_m']:.1f} mm; PnP on mesh views {m['posed']}/{m['frames']} "
+                      f"rot {m['rot_median_deg']:.2f} deg centre {100 * m['centre_median_m']:.1f} cm "
+                      f"({r['pnp_mesh_s']} s) | analytic synth views {s['posed']}/{s['frames']} "
+                      f"rot {s['rot_median_deg']:.2f} deg centre {100 * s['centre_median_m']:.1f} cm")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
