@@ -57,7 +57,7 @@ def main() -> int:
     gt_queries = {(g["clip_uid"], g["annotation_index"], str(g["query_set"])): g
                   for g in json.loads((data / "gt" / "queries.json").read_text())}
 
-    conf = {**config["detect"], "features": {"threads": args.threads}}
+    conf = {**config["detect"], "features": {**config["detect"]["features"], "threads": args.threads}}
     conf["peaks"] = {**conf["peaks"], "method": args.peaks}
     hit, last_on_track, n_peaks, n_q, frames_scored, seconds = 0, 0, [], 0, 0, 0.0
     for clip_uid in sorted(qf.clips):
@@ -101,7 +101,8 @@ def fixture_bench(args) -> int:
     from vq3d.detect import detect_clip
 
     work = Path(args.work or tempfile.mkdtemp(prefix="detect_fixture."))
-    conf = {"features": {"threads": args.threads}, "peaks": {"method": args.peaks}}
+    from vq3d.stages import stage_conf
+    conf = stage_conf("detect", features={"threads": args.threads}, peaks={"method": args.peaks})
     hit = last_ok = frames_scored = 0
     n_peaks, seconds = [], 0.0
     for seed in range(args.fixture):

@@ -71,7 +71,8 @@ def synth_clips(work: Path, scenes: int, clips: int):
         fdir = work / "frames" / clip_uid
         if not fdir.is_dir():
             frames_stage.main(video=data / "videos" / f"{c['video_uid']}.mp4", queries=data / "vq_val_vq3d.json",
-                              out_dir=fdir, clip_uid=clip_uid, video_is_clip=False, conf={})
+                              out_dir=fdir, clip_uid=clip_uid, video_is_clip=False,
+                              conf=defaults("frames"))
         gt = read_poses(data / "gt" / "poses" / f"{clip_uid}.json")[clip_uid].cam_from_world
         yield clip_uid, fdir, data / "scan_to_intrinsics.json", data / "scans" / c["scan_uid"], c["scan_uid"], gt
 

@@ -697,7 +697,7 @@ def test_frames_logs_progress(ds, media, caplog, monkeypatch):
     from vq3d import frames
     monkeypatch.setenv("VQ3D_PROGRESS_SECONDS", "0")
     with caplog.at_level(logging.INFO):
-        frames.main(media.video, ds.queries, ds.root / "f", CLIP, True, {"decoder": "cpu"})
+        frames.main(media.video, ds.queries, ds.root / "f", CLIP, True, stage_conf("frames", decoder="cpu"))
     msgs = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("clip-a: frames 11/11") for m in msgs), msgs
 

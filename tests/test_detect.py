@@ -18,14 +18,18 @@ from vq3d.detect.backends.precomputed import PrecomputedBackend
 from vq3d import stage_runner
 from vq3d.detect.backends.siamrcnn import SiamRCNNBackend, reference_window
 from vq3d.detect.export import main as export_main
-from vq3d.detect.peaks import DEFAULTS as PEAK_DEFAULTS
 from vq3d.detect.peaks import find_signal_peaks, pick_peaks, smooth
+from vq3d.config import defaults
 from vq3d.errors import DependencyError, InputError
+from vq3d.stages import stage_conf
 from vq3d.formats.clip_detections import ScoredBox, read_clip_detections, to_json, write_clip_detections
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import detect_fixture as fx  # noqa: E402
 
+DETECT = stage_conf("detect")  # the detect rule's config slice, schema defaults
+PEAKS = defaults("detect")["peaks"]
+SIAMRCNN = defaults("detect")["siamrcnn"]
 CLIP = "clip-a"
 QF, VISIBLE, CROP_FRAME = 50, range(20, 32), 55
 
@@ -37,7 +41,7 @@ def scene(tmp_path_factory):
                             crop_frame=CROP_FRAME, query_frame=QF)
     fx.write_query_file(root / "q.json", CLIP, [{"query_frame": QF, "crop": crop,
                                                  "track": [(f, *_xywh(b)) for f, b in gt.items()]}])
-    det = detect_clip(root / "frames", root / "q.json", CLIP, {"peaks": {"method": "all"}})
+    det = detect_clip(root / "frames", root / "q.json", CLIP, stage_conf("detect", peaks={"method": "all"}))
     return SimpleNamespace(root=root, gt=gt, crop=crop, det=det)
 
 
@@ -79,7 +83,7 @@ def test_peaks_land_on_the_object(scene):
 
 
 def test_detections_round_trip(scene, tmp_path):
-    main(scene.root / "frames", scene.root / "q.json", tmp_path / "d.json", CLIP, {})
+    main(scene.root / "frames", scene.root / "q.json", tmp_path / "d.json", CLIP, DETECT)
     back = read_clip_detections(tmp_path / "d.json")
     assert to_json(back) == json.loads((tmp_path / "d.json").read_text())
     assert back.clip_uid == CLIP and back.get(0, "1").query_frame == QF
@@ -100,7 +104,7 @@ def test_missing_frame_is_named(scene, tmp_path):
     shutil.copytree(scene.root / "frames", frames)
     (frames / "color_0000007.jpg").unlink()
     with pytest.raises(InputError, match="color_0000007.jpg"):
-        detect_clip(frames, _query_file(tmp_path / "q.json", scene.crop), CLIP, {})
+        detect_clip(frames, _query_file(tmp_path / "q.json", scene.crop), CLIP, DETECT)
 
 
 @pytest.mark.parametrize("crop, msg", [
@@ -109,12 +113,12 @@ def test_missing_frame_is_named(scene, tmp_path):
 ])
 def test_bad_crop_box(scene, tmp_path, crop, msg):
     with pytest.raises(InputError, match=msg):
-        detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", crop), CLIP, {})
+        detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", crop), CLIP, DETECT)
 
 
 def test_unknown_clip(scene):
     with pytest.raises(InputError, match="not in the query file"):
-        detect_clip(scene.root / "frames", scene.root / "q.json", "no-such-clip", {})
+        detect_clip(scene.root / "frames", scene.root / "q.json", "no-such-clip", DETECT)
 
 
 # -- peak finder -----------------------------------------------------------------------------
@@ -131,31 +135,31 @@ def _curve():
 
 
 def test_peaks_all_keeps_every_peak():
-    peaks = pick_peaks(_frames(_curve()), {"method": "all"})
+    peaks = pick_peaks(_frames(_curve()), {**PEAKS, "method": "all"})
     assert [p.frame for p in peaks] == [12, 63]
     assert [p.box.score for p in peaks] == [0.8, 0.6]
 
 
 def test_peaks_vq2d_takes_most_recent_peak_above_threshold():
-    assert [p.frame for p in pick_peaks(_frames(_curve()), {"method": "vq2d"})] == [63]
-    assert [p.frame for p in pick_peaks(_frames(_curve()), {"method": "vq2d", "min_score": 0.7})] == [12]
+    assert [p.frame for p in pick_peaks(_frames(_curve()), {**PEAKS, "method": "vq2d"})] == [63]
+    assert [p.frame for p in pick_peaks(_frames(_curve()), {**PEAKS, "method": "vq2d", "min_score": 0.7})] == [12]
 
 
 def test_peaks_distance_and_prominence():
     s = np.zeros(100)
     s[10:15] = 0.8
     s[25:30] = 0.9   # 15 frames after the first: within distance 25, the higher one wins
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "all"})] == [27]
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "all", "distance": 5})] == [12, 27]
+    assert [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": "all"})] == [27]
+    assert [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": "all", "distance": 5})] == [12, 27]
     low = np.zeros(100)
     low[50:55] = 0.1  # below prominence 0.2: no find_peaks peak; 'all' falls back to the maximum
-    assert [p.frame for p in pick_peaks(_frames(low), {"method": "all"})] == [50]
-    assert pick_peaks(_frames(np.zeros(30)), {"method": "all"}) == []
+    assert [p.frame for p in pick_peaks(_frames(low), {**PEAKS, "method": "all"})] == [50]
+    assert pick_peaks(_frames(np.zeros(30)), {**PEAKS, "method": "all"}) == []
 
 
 def test_peaks_vq2d_fallback_is_last_frame_top_box():
     s = np.full(40, 0.05)
-    peaks = pick_peaks(_frames(s), {"method": "vq2d"})
+    peaks = pick_peaks(_frames(s), {**PEAKS, "method": "vq2d"})
     assert [p.frame for p in peaks] == [39]
 
 
@@ -164,16 +168,16 @@ def test_peaks_touching_the_edges_count():
     # last frames have no box, so Ego4D's last-frame fallback would find nothing.
     s = np.zeros(24)
     s[0:11] = 0.45
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d_padded"})] == [5]
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "all"})] == [5]
+    assert [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": "vq2d_padded"})] == [5]
+    assert [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": "all"})] == [5]
     # Ego4D's exact recipe: no find_peaks peak at an edge; its fallback frame has no box, so the
     # latest best-scoring frame
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d"})] == [10]
+    assert [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": "vq2d"})] == [10]
     # Still in view at the last scored frame (just before the query frame): a peak there too.
     s = np.zeros(60)
     s[50:] = 0.7
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d_padded"})] == [54]  # middle of 50..59
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d"})] == [59]  # Ego4D: last frame
+    assert [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": "vq2d_padded"})] == [54]  # middle of 50..59
+    assert [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": "vq2d"})] == [59]  # Ego4D: last frame
 
 
 def ego4d_recent_peak(score_signal, smoothing_sigma, distance, width, prominence, thresh):
@@ -201,7 +205,7 @@ def test_vq2d_is_ego4d_recipe_on_siamrcnn_like_signals(seed, thresh):
         a = int(rng.integers(-5, n))
         s[max(a, 0):a + int(rng.integers(3, 20))] = rng.uniform(0.3, 0.95)
     want = ego4d_recent_peak(s, 5, 25, 3, 0.2, thresh)
-    got = pick_peaks(_frames(s), {"method": "vq2d", "min_score": thresh})
+    got = pick_peaks(_frames(s), {**PEAKS, "method": "vq2d", "min_score": thresh})
     assert [p.frame for p in got] == [want]
 
 
@@ -217,7 +221,7 @@ def test_all_never_gives_peaks_closer_than_distance():
     rng = np.random.default_rng(1)
     for _ in range(20):
         s = np.clip(rng.normal(0.3, 0.2, 300), 0, 1)
-        frames_ = [p.frame for p in pick_peaks(_frames(s), {"method": "all"})]
+        frames_ = [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": "all"})]
         assert all(b - a >= 25 for a, b in zip(frames_, frames_[1:]))
 
 
@@ -237,7 +241,7 @@ def test_peaks_vq2d_fallback_when_last_frame_has_no_box():
     s = np.zeros(40)
     s[10] = s[30] = 0.1  # isolated: erased by the median filter in the smoothed signal
     s[20:23] = 0.15      # too low for prominence 0.2 → no find_peaks peak
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d", "prominence": 0.5})] == [22]  # latest maximum
+    assert [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": "vq2d", "prominence": 0.5})] == [22]  # latest maximum
 
 
 def test_peak_on_a_frame_without_box_takes_the_box_that_made_it():
@@ -249,12 +253,12 @@ def test_peak_on_a_frame_without_box_takes_the_box_that_made_it():
     s[10:15] = 0.6
     s[12] = 0.0            # the hole, at the middle of the smoothed plateau 11..13
     s[13] = 0.7
-    assert list(find_signal_peaks(smooth(s, 5), PEAK_DEFAULTS)) == [12]
+    assert list(find_signal_peaks(smooth(s, 5), PEAKS)) == [12]
     for method in ("vq2d", "all"):
-        peaks = pick_peaks(_frames(s), {"method": method})
+        peaks = pick_peaks(_frames(s), {**PEAKS, "method": method})
         assert [(p.frame, p.box.score) for p in peaks] == [(13, 0.7)], method
     s[13] = 0.6            # equal scores: the nearest frame, then the later one
-    assert [p.frame for p in pick_peaks(_frames(s), {"method": "vq2d"})] == [13]
+    assert [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": "vq2d"})] == [13]
 
 
 def test_detection_run_erased_by_the_median_still_gives_a_peak():
@@ -263,8 +267,8 @@ def test_detection_run_erased_by_the_median_still_gives_a_peak():
     s = np.zeros(38)
     s[9], s[10] = 0.4, 0.3
     for method in ("vq2d", "all"):
-        assert [p.frame for p in pick_peaks(_frames(s), {"method": method})] == [9], method
-    assert pick_peaks(_frames(np.zeros(38)), {"method": "vq2d"}) == []  # no box anywhere
+        assert [p.frame for p in pick_peaks(_frames(s), {**PEAKS, "method": method})] == [9], method
+    assert pick_peaks(_frames(np.zeros(38)), {**PEAKS, "method": "vq2d"}) == []  # no box anywhere
 
 
 def test_detect_clip_survives_peaks_on_boxless_frames(scene, tmp_path):
@@ -278,11 +282,11 @@ def test_detect_clip_survives_peaks_on_boxless_frames(scene, tmp_path):
             s[10:15], s[12] = 0.6, 0.0
             return {jobs[0].key: _frames(s)}
 
-    det = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, {}, backend=Holes())
+    det = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, DETECT, backend=Holes())
     (q,) = det.queries
     assert [p.frame for p in q.peaks] == [13]
     Holes.detect = lambda self, store, jobs, top_k: {jobs[0].key: _frames(np.zeros(QF))}
-    det = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, {}, backend=Holes())
+    det = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, DETECT, backend=Holes())
     assert det.queries[0].peaks == [] and "no frame" in det.queries[0].reason
     write_clip_detections(tmp_path / "d.json", det)  # the reason travels to predict
     assert read_clip_detections(tmp_path / "d.json").queries[0].reason == det.queries[0].reason
@@ -310,9 +314,9 @@ class FakeSiamPredictor:
 
 def test_siamrcnn_adapter_batches_frames_and_rescales(scene, tmp_path):
     fake = FakeSiamPredictor()
-    backend = SiamRCNNBackend({"batch_size": 4}, predictor=fake)
+    backend = SiamRCNNBackend({**SIAMRCNN, "batch_size": 4}, predictor=fake)
     det = detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", scene.crop, qf=10), CLIP,
-                      {"top_k": 1}, backend=backend)
+                      stage_conf("detect", top_k=1), backend=backend)
     q = det.queries[0]
     assert det.backend == "siamrcnn"
     assert [f for f, _ in q.frames] == list(range(10))
@@ -328,9 +332,9 @@ def test_siamrcnn_reference_window_follows_the_model_config(scene, tmp_path):
     # Ego4D reads pad and size from net.cfg.INPUT: a model trained with other values gets them
     for pad, size in [(16, 256), (4, 192)]:
         fake = FakeSiamPredictor(pad, size)
-        backend = SiamRCNNBackend({"batch_size": 8}, predictor=fake)
+        backend = SiamRCNNBackend({**SIAMRCNN, "batch_size": 8}, predictor=fake)
         detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", scene.crop, qf=3), CLIP,
-                    {"top_k": 1}, backend=backend)
+                    stage_conf("detect", top_k=1), backend=backend)
         assert {r.shape for r in fake.references} == {(size, size, 3)}
         frame = cv2.cvtColor(cv2.imread(str(scene.root / "frames" / f"color_{scene.crop[0]:07d}.jpg")),
                              cv2.COLOR_BGR2RGB)
@@ -377,41 +381,27 @@ def test_reference_window_matches_ego4d_torch_ops(rect, pad, size):
 
 
 def test_siamrcnn_without_detectron2_fails_clearly(scene, tmp_path):
-    (tmp_path / "c.yaml").write_text("MODEL: {}\n")
-    (tmp_path / "m.pth").write_bytes(b"0")
-    backend = SiamRCNNBackend({"config": str(tmp_path / "c.yaml"), "checkpoint": str(tmp_path / "m.pth")})
-    with pytest.raises(DependencyError, match="detectron2") as err:
-        detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", scene.crop, qf=3), CLIP,
-                    {}, backend=backend)
-    assert stage_runner.expected_failure(err.value)[0] == "missing dependency"
-
-
-@pytest.mark.parametrize("conf,msg", [
-    ({"config": None, "checkpoint": "m.pth"}, "config detect.siamrcnn.config: is not set"),
-    ({"config": "nope.yaml", "checkpoint": "m.pth"}, "nope.yaml: detect.siamrcnn.config does not exist"),
-])
-def test_siamrcnn_config_errors_name_the_key(scene, tmp_path, conf, msg):
-    with pytest.raises(InputError, match=msg):
-        detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", scene.crop, qf=3), CLIP,
-                    {}, backend=SiamRCNNBackend(conf))
+from vq3d.config import defaults
+from vq3d.errors import DependencyError, InputError
+from vq3d.stages import stage_conf
 
 
 # -- exports and the precomputed backend ------------------------------------------------------
 @pytest.mark.parametrize("split", ["val", "test"])
 def test_export_then_precomputed_round_trip(scene, tmp_path, split):
     d = tmp_path / "d.json"
-    main(scene.root / "frames", scene.root / "q.json", d, CLIP, {"peaks": {"method": "all"}})
+    main(scene.root / "frames", scene.root / "q.json", d, CLIP, stage_conf("detect", peaks={"method": "all"}))
     export_main([str(d)], scene.root / "q.json", tmp_path / "peaks.json", tmp_path / "dump.json", split)
     ours = read_clip_detections(d).queries[0]
     from vq3d.formats.peaks import read_peaks
     read_peaks(tmp_path / "peaks.json")  # the formats helper's reader accepts what we export
-    from_peaks = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, {},
+    from_peaks = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, DETECT,
                              backend=PrecomputedBackend(str(tmp_path / "peaks.json"))).queries[0]
     assert [p.frame for p in from_peaks.peaks] == [p.frame for p in ours.peaks]
     for a, b in zip(from_peaks.peaks, ours.peaks):
         assert abs(a.box.x1 - b.box.x1) <= 1 and abs(a.box.y2 - b.box.y2) <= 1
     from_dump = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP,
-                            {"peaks": {"method": "all"}},
+                            stage_conf("detect", peaks={"method": "all"}),
                             backend=PrecomputedBackend(str(tmp_path / "dump.json"))).queries[0]
     assert [f for f, _ in from_dump.frames] == list(range(QF))
     assert [p.frame for p in from_dump.peaks] == [p.frame for p in ours.peaks]
@@ -423,7 +413,7 @@ def test_precomputed_reads_real_egoloc_val_peaks(anchors):
     real = json.loads(peaks_path.read_text())["predictions"]
     clip = "1839af1c-6999-4bc4-87f7-550dd9be4b91"  # the first val query's clip
     with tempfile.TemporaryDirectory() as frames:
-        det = detect_clip(frames, queries, clip, {}, backend=PrecomputedBackend(str(peaks_path)))
+        det = detect_clip(frames, queries, clip, DETECT, backend=PrecomputedBackend(str(peaks_path)))
     q = next(q for q in det.queries if q.query_frame == 861 and q.query_set == "3")
     want = real["predicted_response_track"][0]["bboxes"]
     assert [p.frame for p in q.peaks] == sorted(b["fno"] for b in want)
@@ -477,7 +467,7 @@ def test_features_upsample_low_resolution_video(tmp_path):
     found = {}
     for min_side in (64, 640):  # 64: frames used as they are
         q = detect_clip(tmp_path / "small", tmp_path / "q.json", CLIP,
-                        {"features": {"min_side": min_side}}).queries[0]
+                        stage_conf("detect", features={"min_side": min_side})).queries[0]
         frames = dict(q.frames)
         found[min_side] = sum(bool(frames[f]) and fx.iou(_xyxy(frames[f][0]),
                                                          tuple(v * sc for v in gt[f])) >= 0.8

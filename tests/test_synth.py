@@ -7,6 +7,7 @@ import numpy as np
 import pycolmap
 import pytest
 
+from vq3d.stages import stage_conf
 from vq3d.synth import generate as gen
 from vq3d.synth import layout
 from vq3d.synth.camera import Fisheye, cam_from_world, look_rotation, yaw_pitch_forward
@@ -213,7 +214,7 @@ def test_clip_length_off_the_frame_grid_matches_the_frames_stage(tmp_path):
     (clip, ref), = _load(tmp_path / "ds/gt/clips.json").items()
     summary = frames.main(tmp_path / "ds/videos" / f"{ref['video_uid']}.mp4",
                           tmp_path / "ds" / layout.FILES["queries_val"], tmp_path / "frames", clip,
-                          False, {"decoder": "cpu"})
+                          False, stage_conf("frames", decoder="cpu"))
     assert summary["count"] == ref["n_frames"] == len(ref["source_frames"]) == 16
     boxes = _load(tmp_path / "ds/gt/boxes" / f"{clip}.json")["frames"]
     assert len(boxes) == 16

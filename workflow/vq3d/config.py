@@ -13,9 +13,13 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .errors import VQ3DError
 
-class ConfigError(ValueError):
+
+class ConfigError(VQ3DError, ValueError):
     """The configuration does not match the schema."""
+
+    kind = "bad input"
 
 
 def schema_path() -> Path:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, VQ3DError
 from .ids import check_id
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,10 @@ VERSION = "v2_1"
 MANIFEST_BUCKET = "ego4d-consortium-sharing"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(VQ3DError, RuntimeError):
     """The download failed for a reason other than bad input (network, S3, disk)."""
+
+    kind = "download failed"
 
 
 def manifest_url(version: str, dataset: str) -> str:

@@ -47,7 +47,6 @@ from .video.probe import VideoInfo, probe
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"fps": 5, "decoder": "auto", "max_side": None, "jpeg_quality": 2}
 FRAME_NAME = "color_{:07d}.jpg"
 # Tolerance in units of clip frames, so that targets exactly on a tie are decided the same way
 # in every run however the timestamps round (ties go to the later source frame).
@@ -150,7 +149,7 @@ def extract(video: str | Path, out_dir: str | Path, start: float, count: int, in
 
 
 def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
-    conf = {**DEFAULTS, **(conf or {})}
+    """Extract the clip's frames; `conf`: the validated frames section (config_slice)."""
     t0 = time.perf_counter()
     clips = read_queries(queries).clips
     if clip_uid not in clips:
@@ -257,16 +256,19 @@ def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .config import defaults
+
+    default = defaults("frames")
     parser.add_argument("--video", required=True, help="the clip's mp4 (or its full-scale video)")
     parser.add_argument("--queries", required=True, help="VQ2D-style query file with the clip timing")
     parser.add_argument("--clip-uid", required=True)
     parser.add_argument("--out", required=True, help="output folder (replaced whole)")
     parser.add_argument("--video-is-clip", action="store_true",
                         help="the video is the Ego4D canonical clip (starts at the clip start)")
-    parser.add_argument("--fps", type=float, default=DEFAULTS["fps"])
-    parser.add_argument("--decoder", choices=["auto", "cpu", "cuda"], default=DEFAULTS["decoder"])
+    parser.add_argument("--fps", type=float, default=default["fps"])
+    parser.add_argument("--decoder", choices=["auto", "cpu", "cuda"], default=default["decoder"])
     parser.add_argument("--max-side", type=int, default=None, help="downscale: longest side in px")
-    parser.add_argument("--jpeg-quality", type=int, default=DEFAULTS["jpeg_quality"],
+    parser.add_argument("--jpeg-quality", type=int, default=default["jpeg_quality"],
                         help="ffmpeg -q:v, 1 (best) .. 31")
 
 

@@ -2,6 +2,8 @@
 
 import re
 
+from .errors import VQ3DError
+
 # Ego4D uids are lower-case UUIDs; the synthetic benchmark uses short slugs. Both match this.
 SAFE_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
 _SAFE_ID_RE = re.compile(rf"^{SAFE_ID}$")
@@ -11,8 +13,10 @@ _SAFE_ID_RE = re.compile(rf"^{SAFE_ID}$")
 _SAFE_SCAN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,127}$")
 
 
-class UnsafeIdError(ValueError):
+class UnsafeIdError(VQ3DError, ValueError):
     """An identifier read from an input file cannot be used as a path or a shell argument."""
+
+    kind = "bad input"
 
 
 def check_id(value, *, what: str, source: str = "") -> str:

@@ -2,11 +2,12 @@
 arguments, the rule's log file receives the stage's logging, and an expected failure becomes one
 clear line (and a failed job) rather than a traceback.
 
-Expected failures (`expected_failure`): bad input (InputError, UnsafeIdError, ConfigError), an
-input file or folder that does not exist, is of the wrong kind or cannot be read (an OSError
-naming a path under one of the stage's inputs or params), a download that failed (DownloadError),
-ffmpeg refusing a file (FFmpegError) and an optional dependency that is not installed (pycolmap,
-torch, detectron2: the line says which extra or env brings it). Anything else is a bug: it is logged with its full traceback, into the rule's log
+Expected failures (`expected_failure`): any `vq3d.errors.VQ3DError` (bad input, a failed
+download, ffmpeg refusing a file, a missing optional
+dependency: its `kind` says which), and an input file or folder that does
+not exist, is of the wrong kind or cannot be read (an OSError naming a path under one of the
+stage's inputs or params), and a missing optional module (pycolmap, torch, detectron2: the
+line says which extra or env brings it). Anything else is a bug: it is logged with its full traceback, into the rule's log
 as well as stderr, so it stays debuggable from the log alone."""
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import logging
 import os
 import sys
 
-from .errors import DependencyError, InputError
-from .ids import UnsafeIdError
+from .errors import VQ3DError
 
 log = logging.getLogger("vq3d")
 
@@ -70,12 +70,8 @@ def expected_failure(exc: BaseException, input_paths=()) -> tuple[str, str] | No
 
     A FileNotFoundError counts only when the missing file is (under) one of `input_paths`: a
     missing file the code itself should have made is a bug and keeps its traceback."""
-    from .config import ConfigError
-    from .download import DownloadError
-    from .video.ffmpeg import FFmpegError
-
-    if isinstance(exc, (InputError, UnsafeIdError, ConfigError)):
-        return "bad input", one_line(str(exc))
+    if isinstance(exc, VQ3DError):
+        return exc.kind, one_line(str(exc))
     if isinstance(exc, FileNotFoundError) and _under(exc.filename, _paths(input_paths)):
         return "bad input", f"{exc.filename}: does not exist"
     if isinstance(exc, IsADirectoryError) and _under(exc.filename, _paths(input_paths)):
@@ -84,12 +80,6 @@ def expected_failure(exc: BaseException, input_paths=()) -> tuple[str, str] | No
         return "bad input", f"{exc.filename}: is a file, expected a folder"
     if isinstance(exc, PermissionError) and _under(exc.filename, _paths(input_paths)):
         return "bad input", f"{exc.filename}: permission denied"
-    if isinstance(exc, DownloadError):
-        return "download failed", one_line(str(exc))
-    if isinstance(exc, FFmpegError):
-        return "ffmpeg failed", one_line(str(exc))
-    if isinstance(exc, DependencyError):
-        return "missing dependency", one_line(str(exc))
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in MISSING_HINT:
         name = exc.name.split(".")[0]
         return "missing dependency", f"{name} is not installed: {MISSING_HINT[name]}"

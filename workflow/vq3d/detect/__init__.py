@@ -20,21 +20,10 @@ from ..ids import check_id
 from .backends import make_backend
 from .backends.base import QueryJob
 from .framestore import CropSpec, FrameStore
-from .peaks import DEFAULTS as PEAK_DEFAULTS
 from .peaks import METHODS as PEAK_METHODS
 from .peaks import min_score_for, pick_peaks
 
 log = logging.getLogger(__name__)
-
-DEFAULTS = {"backend": "features", "top_k": 5, "peaks": PEAK_DEFAULTS}
-
-
-def _conf(conf: dict | None) -> dict:
-    conf = dict(conf or {})
-    out = {**DEFAULTS, **conf}
-    out["peaks"] = {**PEAK_DEFAULTS, **(conf.get("peaks") or {})}
-    return out
-
 
 def _jobs(queries_path: str, queries: list, store: FrameStore) -> list[QueryJob]:
     jobs = []
@@ -65,9 +54,9 @@ def _no_peak_reason(frames, precomputed: bool) -> str:
     return f"no frame of {len(frames)} scored before the query frame has a box"
 
 
-def detect_clip(frames_dir, queries, clip_uid: str, conf: dict | None = None, backend=None) -> ClipDetections:
-    """Detections of every query of `clip_uid`; `backend` overrides conf["backend"] (tests)."""
-    conf = _conf(conf)
+def detect_clip(frames_dir, queries, clip_uid: str, conf: dict, backend=None) -> ClipDetections:
+    """Detections of every query of `clip_uid`; `conf`: the detect stage's config slice
+    (vq3d.stages); `backend` overrides conf["backend"] (tests)."""
     check_id(clip_uid, what="clip_uid")
     qf = read_queries(queries)
     if clip_uid not in qf.clips:
@@ -128,14 +117,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
-    conf = load_config(args.config)["detect"] if args.config else _conf({})
-    if args.backend:
-        conf["backend"] = args.backend
-    if args.top_k:
-        conf["top_k"] = args.top_k
+    from ..stages import config_slice
+
+    config = load_config(args.config)  # no file: the schema's defaults
+    conf = config["detect"]
+    for key in ("backend", "top_k", "precomputed"):
+        if getattr(args, key):
+            conf[key] = getattr(args, key)
     if args.peaks:
-        conf.setdefault("peaks", {})["method"] = args.peaks
-    if args.precomputed:
-        conf["precomputed"] = args.precomputed
-    main(args.frames, args.queries, args.out, args.clip_uid, conf)
+        conf["peaks"]["method"] = args.peaks
+    main(args.frames, args.queries, args.out, args.clip_uid, config_slice(config, "detect"))
     return 0

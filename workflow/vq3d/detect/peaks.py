@@ -32,8 +32,6 @@ from scipy.signal import find_peaks, medfilt
 
 from ..formats.clip_detections import Peak, ScoredBox
 
-DEFAULTS = {"method": "vq2d", "smoothing": 5, "distance": 25, "width": 3, "prominence": 0.2,
-            "min_score": None}
 METHODS = ("vq2d", "vq2d_padded", "all")
 # Ego4D's peak similarity threshold per backend (module doc); others: VQ2D/vq2d/config.yaml's 0.0
 EGO4D_MIN_SCORE = {"siamrcnn": 0.50}
@@ -41,7 +39,7 @@ EGO4D_MIN_SCORE = {"siamrcnn": 0.50}
 
 def min_score_for(conf: dict, backend: str) -> float:
     """The peak similarity threshold: `conf["min_score"]`, or Ego4D's value for `backend`."""
-    value = conf.get("min_score")
+    value = conf["min_score"]
     return float(EGO4D_MIN_SCORE.get(backend, 0.0) if value is None else value)
 
 
@@ -69,9 +67,9 @@ def find_signal_peaks(signal_sm: np.ndarray, conf: dict, *, pad: bool = True) ->
     return peaks - 1 if pad else peaks
 
 
-def pick_peaks(frames: list[tuple[int, list[ScoredBox]]], conf: dict | None = None) -> list[Peak]:
-    """Peaks of one query's scored frames (ascending frame numbers) by the configured method."""
-    conf = {**DEFAULTS, **(conf or {})}
+def pick_peaks(frames: list[tuple[int, list[ScoredBox]]], conf: dict) -> list[Peak]:
+    """Peaks of one query's scored frames (ascending frame numbers) by the configured method;
+    `conf`: the detect.peaks section."""
     if not frames:
         return []
     if conf["method"] not in METHODS:

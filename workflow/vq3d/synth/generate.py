@@ -54,18 +54,20 @@ CLIP_FPS = 5
 LEAD_S = 2
 GAP_S = 3
 TRAIL_S = 1
-DEFAULTS = {"seed": 0, "scenes": 2, "clips_per_scene": 2, "queries_per_clip": 2, "width": 640, "height": 480,
-            "source_fps": 15, "clip_seconds": 24}
 NOISE_SIGMA = 2.0     # sensor noise (grey levels)
 EXPOSURE_SWING = 0.08  # slow auto-exposure drift (± fraction)
 
 
 def _conf(conf: dict | None) -> dict:
-    c = {**DEFAULTS, **(conf or {})}
-    unknown = set(c) - set(DEFAULTS)
+    """`conf` over the schema's synth defaults (vq3d.config), checked."""
+    from ..config import defaults
+
+    base = defaults("synth")
+    c = {**base, **(conf or {})}
+    unknown = set(c) - set(base)
     if unknown:
         raise InputError("synth", f"unknown option(s) {', '.join(sorted(unknown))}; allowed: "
-                                  f"{', '.join(DEFAULTS)}")
+                                  f"{', '.join(base)}")
     for key in ("width", "height"):
         if c[key] % 2:
             raise InputError(f"synth.{key}", f"must be even for H.264 yuv420p, got {c[key]}")
@@ -333,6 +335,6 @@ def run(args: argparse.Namespace) -> None:
         conf = {k: getattr(args, k) for k in replica.REPLICA_DEFAULTS if getattr(args, k, None) is not None}
         replica.write_replica(args.out, conf, workers=args.workers)
         return
-    conf = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
+    conf = {k: getattr(args, k) for k in _conf({}) if getattr(args, k) is not None}
     generate(args.out, conf, workers=args.workers)
 

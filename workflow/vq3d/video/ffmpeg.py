@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import VQ3DError
 from ..progress import Progress
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,11 @@ INSTALL_HINT = ("pip install imageio-ffmpeg (a dependency of vq3d), apt-get inst
                 "or run with --use-conda")
 
 
-class FFmpegError(RuntimeError):
+class FFmpegError(VQ3DError, RuntimeError):
     """ffmpeg (or ffprobe) could not be run or refused its input. Pickles (it crosses process
     pools): the message is the only constructor argument, cmd/returncode/stderr ride along."""
+
+    kind = "ffmpeg failed"
 
     def __init__(self, message: str, cmd: list[str] | None = None, returncode: int | None = None,
                  stderr: str = ""):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 
 def make_backend(conf: dict):
-    name = conf.get("backend", "features")
+    name = conf["backend"]
     if name == "features":
         from .features import FeaturesBackend
-        return FeaturesBackend(conf.get("features"))
+        return FeaturesBackend(conf["features"])
     if name == "siamrcnn":
         from .siamrcnn import SiamRCNNBackend
-        return SiamRCNNBackend(conf.get("siamrcnn"))
+        return SiamRCNNBackend(conf["siamrcnn"])
     if name == "precomputed":
         from .precomputed import PrecomputedBackend
-        return PrecomputedBackend(conf.get("precomputed"))
+        return PrecomputedBackend(conf["precomputed"])
     raise ValueError(f"unknown detect backend {name!r} (expected features, siamrcnn or precomputed)")

@@ -32,17 +32,6 @@ from .base import FrameBoxes, QueryJob, scale_box
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "max_side": 960,        # frames are described at most this large (longest side, pixels)
-    "min_side": 640,        # ... and at least this large: smaller videos are upsampled
-    "max_keypoints": 2000,  # per frame
-    "crop_min_side": 128,   # small crops are upsampled to this short side before SIFT
-    "ratio": 0.85,          # Lowe's ratio test on descriptor distances
-    "min_inliers": 8,
-    "ransac_px": 4.0,       # reprojection threshold in working-image pixels
-    "score_scale": 20.0,    # inliers giving score 0.5
-    "threads": 0,           # 0: the CPUs this process may use
-}
 
 
 def _rootsift(desc: np.ndarray | None) -> np.ndarray:
@@ -65,8 +54,8 @@ class _Crop:
 class FeaturesBackend:
     name = "features"
 
-    def __init__(self, conf: dict | None = None):
-        self.conf = {**DEFAULTS, **(conf or {})}
+    def __init__(self, conf: dict):
+        self.conf = dict(conf)  # the detect.features section (defaults and meaning: the schema)
         self._local = threading.local()
 
     # -- features ---------------------------------------------------------------------------

@@ -28,27 +28,18 @@ from .base import FrameBoxes, QueryJob
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "config": None,           # VQ2D model config.yaml
-    "checkpoint": None,       # model.pth (vq2d_models)
-    "vq2d_root": None,        # episodic-memory/VQ2D checkout (for detectron2_extensions, vq2d)
-    "device": "cuda",
-    "batch_size": 8,          # Ego4D's rcnn_batch_size
-    "score_thresh": 0.0,
-    "downscale_height": 700,
-}
 
 
 def build_predictor(conf: dict):
     """SiamPredictor from the VQ2D code base, loading the checkpoint as Ego4D does (detectron2's
     DefaultPredictor); one clear line when it cannot be had."""
     for key in ("config", "checkpoint"):
-        if not conf.get(key):
+        if not conf[key]:
             raise InputError(f"config detect.siamrcnn.{key}", "is not set: the siamrcnn backend "
                              "needs the VQ2D model config.yaml and model.pth")
         if not Path(conf[key]).is_file():
             raise InputError(conf[key], f"detect.siamrcnn.{key} does not exist")
-    root = conf.get("vq2d_root")
+    root = conf["vq2d_root"]
     if root:
         if not (Path(root) / "vq2d").is_dir() or not (Path(root) / "detectron2_extensions").is_dir():
             raise InputError(root, "detect.siamrcnn.vq2d_root is not an episodic-memory/VQ2D "
@@ -104,8 +95,8 @@ def reference_window(image_rgb: np.ndarray, rect, pad: int, size: int) -> np.nda
 class SiamRCNNBackend:
     name = "siamrcnn"
 
-    def __init__(self, conf: dict | None = None, predictor=None):
-        self.conf = {**DEFAULTS, **(conf or {})}
+    def __init__(self, conf: dict, predictor=None):
+        self.conf = dict(conf)  # the detect.siamrcnn section (defaults and meaning: the schema)
         self._predictor = predictor
 
     @property
