@@ -9,7 +9,7 @@ rule scan_refs:
     params:
         stage="vq3d.scan.refs:main",
         scan_dir=scan_folder_of,
-        conf=config["scan_refs"],
+        conf=config_slice(config, "scan_refs"),
     log:
         str(LOGS / "scan_refs" / "{scan}.log"),
     benchmark:

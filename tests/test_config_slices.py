@@ -49,6 +49,8 @@ FEATURES = ["max_side", "min_side", "max_keypoints", "crop_min_side", "ratio", "
             "ransac_px", "score_scale", "threads"]
 SIAMRCNN = ["config", "checkpoint", "vq2d_root", "device", "batch_size", "score_thresh",
             "downscale_height"]
+SCAN_REFS = ["gl", "width", "height", "fov_deg", "spacing_m", "heights_m", "yaws", "pitch_deg",
+             "min_valid", "min_depth_m", "max_views", "geo", "jpeg_quality"]
 EGO4D = ["annotations", "queries", "mapping", "intrinsics", "scans_dir", "scan_names", "videos_dir",
          "source", "aws_profile", "version", "precomputed.detections", "precomputed.peaks",
          "precomputed.poses"]
@@ -62,6 +64,7 @@ EXPECTED: dict[str, set | str] = {
     "synth.height": {"synth"}, "synth.source_fps": {"synth"}, "synth.clip_seconds": {"synth"},
     "synth.scenes": STRUCTURE, "synth.clips_per_scene": STRUCTURE,
     **{f"ego4d.{k}": set() for k in EGO4D},  # the synthetic dataset reads no ego4d key
+    **{f"scan_refs.{k}": set() for k in SCAN_REFS},  # synthetic scans carry their views
     "frames.fps": {"frames"}, "frames.decoder": {"frames"}, "frames.max_side": {"frames"},
     "frames.jpeg_quality": {"frames"},
     "detect.backend": {"detect"}, "detect.top_k": {"detect"},
@@ -127,8 +130,12 @@ def changed_value(config: dict, key: str, schema: dict):
         candidates = [v for v in schema["enum"] if v != current]
     elif current is None and "integer" in types:
         candidates = [max(schema.get("minimum", 1), 320)]
+    elif current is None and "number" in types:
+        candidates = [0.3]
     elif current is None or isinstance(current, str):
         candidates = ["v3", f"{current}2", "other.json"]
+    elif isinstance(current, list):
+        candidates = [current + current[-1:]]
     elif isinstance(current, bool):
         candidates = [not current]
     elif isinstance(current, int):
@@ -228,7 +235,8 @@ def test_ego4d_keys_on_the_real_annotations(workflow, anchors):
 
     context = ego4d_config(anchors)
     expected = {"ego4d.aws_profile": {"download"}, "ego4d.version": {"download"},
-                "ego4d.scans_dir": {"pose_register", "pose_pnp"},
+                "ego4d.scans_dir": {"pose_register", "pose_pnp", "scan_refs"},
+                **{f"scan_refs.{k}": {"scan_refs"} for k in SCAN_REFS},
                 "ego4d.precomputed.detections": {"detect"}, "ego4d.precomputed.peaks": {"detect"},
                 "ego4d.videos_dir": STRUCTURE, "ego4d.source": STRUCTURE,
                 "ego4d.precomputed.poses": STRUCTURE,

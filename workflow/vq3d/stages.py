@@ -19,6 +19,9 @@ POSE_SIFT = ("sift_max_side", "sift_max_features")
 CONFIG_READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "synth": ("synth", ("seed", "scenes", "clips_per_scene", "queries_per_clip", "width", "height",
                         "source_fps", "clip_seconds")),
+    "scan_refs": ("scan_refs", ("gl", "width", "height", "fov_deg", "spacing_m", "heights_m", "yaws",
+                                "pitch_deg", "min_valid", "min_depth_m", "max_views", "geo",
+                                "jpeg_quality")),
     "frames": ("frames", ("fps", "decoder", "max_side", "jpeg_quality")),
     "detect": ("detect", ("backend", "top_k", "peaks")),
     "pose_sfm": ("pose", ("min_sfm_images", "seed", "threads", *POSE_SIFT, "sift_first_octave",
