@@ -381,9 +381,24 @@ def test_reference_window_matches_ego4d_torch_ops(rect, pad, size):
 
 
 def test_siamrcnn_without_detectron2_fails_clearly(scene, tmp_path):
-from vq3d.config import defaults
-from vq3d.errors import DependencyError, InputError
-from vq3d.stages import stage_conf
+    (tmp_path / "c.yaml").write_text("MODEL: {}\n")
+    (tmp_path / "m.pth").write_bytes(b"0")
+    backend = SiamRCNNBackend({**SIAMRCNN, "config": str(tmp_path / "c.yaml"),
+                               "checkpoint": str(tmp_path / "m.pth")})
+    with pytest.raises(DependencyError, match="detectron2") as err:
+        detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", scene.crop, qf=3), CLIP,
+                    DETECT, backend=backend)
+    assert stage_runner.expected_failure(err.value)[0] == "missing dependency"
+
+
+@pytest.mark.parametrize("conf,msg", [
+    ({"config": None, "checkpoint": "m.pth"}, "config detect.siamrcnn.config: is not set"),
+    ({"config": "nope.yaml", "checkpoint": "m.pth"}, "nope.yaml: detect.siamrcnn.config does not exist"),
+])
+def test_siamrcnn_config_errors_name_the_key(scene, tmp_path, conf, msg):
+    with pytest.raises(InputError, match=msg):
+        detect_clip(scene.root / "frames", _query_file(tmp_path / "q.json", scene.crop, qf=3), CLIP,
+                    DETECT, backend=SiamRCNNBackend({**SIAMRCNN, **conf}))
 
 
 # -- exports and the precomputed backend ------------------------------------------------------
