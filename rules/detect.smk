@@ -9,7 +9,6 @@ rule detect:
     output:
         out=str(RESULTS / "detect" / "{clip}.json"),
     params:
-        stage="vq3d.detect:main",
         clip_uid="{clip}",
         conf=config_slice(config, "detect"),
     log:
@@ -37,7 +36,6 @@ rule export_peaks:
         peaks=str(RESULTS / f"vq2d_{SPLIT}_vq3d_peak_clip.json"),
         dump=str(RESULTS / f"vq3d_detection_{SPLIT}.json"),
     params:
-        stage="vq3d.detect.export:main",
         split=SPLIT,
     log:
         str(LOGS / "export_peaks.log"),

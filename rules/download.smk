@@ -12,7 +12,6 @@ if KIND == "synth":
             scans=directory(str(FILES["scans_dir"])),
             gt=directory(str(FILES["gt_dir"])),
         params:
-            stage="vq3d.synth.generate:main",
             out_dir=synth_out_dir,
             conf=config_slice(config, "synth"),
         log:
@@ -35,7 +34,6 @@ else:
         output:
             video=str(FILES["videos_dir"] / "{video}.mp4"),
         params:
-            stage="vq3d.download:main",
             uid="{video}",
             source=config["ego4d"]["source"],
             aws_profile=config["ego4d"]["aws_profile"],

@@ -9,7 +9,6 @@ rule frames:
     output:
         out_dir=directory(str(RESULTS / "clips_frames" / "{clip}")),
     params:
-        stage="vq3d.frames:main",
         clip_uid="{clip}",
         video_is_clip=video_is_clip,
         conf=config_slice(config, "frames"),

@@ -9,7 +9,6 @@ rule pose_sfm:
     output:
         out_dir=directory(str(RESULTS / "pose" / "{clip}" / "sfm")),
     params:
-        stage="vq3d.pose.sfm:main",
         scan_uid=scan_uid,
         conf=config_slice(config, "pose_sfm"),
     log:
@@ -37,7 +36,6 @@ rule pose_register:
     output:
         out=str(RESULTS / "pose" / "{clip}" / "registration.json"),
     params:
-        stage="vq3d.pose.register:main",
         scan_dir=clip_scan_dir,
         conf=config_slice(config, "pose_register"),
     group:
@@ -66,7 +64,6 @@ rule pose_pnp:
     output:
         out=str(RESULTS / "pose" / "{clip}" / "pnp.json"),
     params:
-        stage="vq3d.pose.pnp:main",
         scan_dir=clip_scan_dir,
         scan_uid=scan_uid,
         conf=config_slice(config, "pose_pnp"),
@@ -99,7 +96,6 @@ if not PRECOMPUTED_POSES:
             poses=POSES,
             summary=POSE_SUMMARY,
         params:
-            stage="vq3d.pose.merge:main",
             clip_uid="{clip}",
             conf=config_slice(config, "pose_merge"),
         group:
@@ -126,7 +122,6 @@ else:
             poses=POSES,
             summary=POSE_SUMMARY,
         params:
-            stage="vq3d.pose.imported:main",
             source=PRECOMPUTED_POSES,
             clip_uid="{clip}",
         log:

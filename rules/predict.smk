@@ -13,7 +13,6 @@ rule predict:
     output:
         out=str(RESULTS / "predict" / "{clip}.json"),
     params:
-        stage="vq3d.predict:main",
         clip_uid="{clip}",
         scan_uid=scan_uid,
         conf=config_slice(config, "predict"),
@@ -41,7 +40,6 @@ rule submission:
     output:
         submission=str(RESULTS / "submission.json"),
     params:
-        stage="vq3d.predict.submission:main",
     log:
         str(LOGS / "submission.log"),
     benchmark:
@@ -62,7 +60,6 @@ rule evaluate:
         metrics=report(str(RESULTS / "metrics.json"), caption="../docs/report/metrics.rst", category="Metrics"),
         table=str(RESULTS / "per_query.csv"),
     params:
-        stage="vq3d.evaluate:main",
     log:
         str(LOGS / "evaluate.log"),
     benchmark:

@@ -20,11 +20,10 @@ rule report_pose_coverage:
             labels={"figure": "pose coverage, all clips"},
         ),
     params:
-        stage="vq3d.report.coverage:main",
     log:
-        str(LOGS / "report" / "pose_coverage.log"),
+        str(LOGS / "report_pose_coverage.log"),
     benchmark:
-        str(BENCH / "report" / "pose_coverage.tsv")
+        str(BENCH / "report_pose_coverage.tsv")
     localrule: True
     conda:
         "../envs/cpu.yaml"
@@ -49,14 +48,13 @@ rule report_trajectory:
             labels={"figure": "trajectory, top-down"},
         ),
     params:
-        stage="vq3d.report.trajectory:main",
         clip_uid="{clip}",
     group:
         "clip_cpu"
     log:
-        str(LOGS / "report" / "trajectory" / "{clip}.log"),
+        str(LOGS / "report_trajectory" / "{clip}.log"),
     benchmark:
-        str(BENCH / "report" / "trajectory" / "{clip}.tsv")
+        str(BENCH / "report_trajectory" / "{clip}.tsv")
     resources:
         runtime=10,
         mem_mb=2000,
@@ -82,16 +80,15 @@ rule report_detections:
             labels={"figure": "detections {query}"},
         ),
     params:
-        stage="vq3d.report.detections:main",
         clip_uid="{clip}",
     # It reads only the frames and detect's output: in clip_cpu it would be a connected component
     # of its own, i.e. a third Slurm job per clip (a group job is one connected subgraph).
     group:
         "clip_gpu"
     log:
-        str(LOGS / "report" / "detections" / "{clip}.log"),
+        str(LOGS / "report_detections" / "{clip}.log"),
     benchmark:
-        str(BENCH / "report" / "detections" / "{clip}.tsv")
+        str(BENCH / "report_detections" / "{clip}.tsv")
     resources:
         runtime=10,
         mem_mb=2000,
@@ -113,12 +110,11 @@ rule report_metrics_table:
             category="Metrics",
         ),
     params:
-        stage="vq3d.report.metrics_table:main",
         split=SPLIT,
     log:
-        str(LOGS / "report" / "metrics_table.log"),
+        str(LOGS / "report_metrics_table.log"),
     benchmark:
-        str(BENCH / "report" / "metrics_table.tsv")
+        str(BENCH / "report_metrics_table.tsv")
     localrule: True
     conda:
         "../envs/cpu.yaml"

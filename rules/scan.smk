@@ -7,7 +7,6 @@ rule scan_refs:
     output:
         out_dir=directory(str(SCAN_REFS / "{scan}")),
     params:
-        stage="vq3d.scan.refs:main",
         scan_dir=scan_folder_of,
         conf=config_slice(config, "scan_refs"),
     log:

@@ -29,6 +29,7 @@ from vq3d.formats.clip_detections import ClipDetections, QueryDetections, write_
 from vq3d.formats.clip_predictions import ClipPredictions, write_clip_predictions
 from vq3d.formats.poses import ClipPoses, write_poses
 from vq3d.pose import imported
+from vq3d.stages import stage_conf
 from vq3d.video.ffmpeg import ffmpeg_exe
 
 CLIP, VIDEO, SCAN = "clip-a", "vid-a", "scan-a"

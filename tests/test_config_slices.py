@@ -167,6 +167,11 @@ class Workflow:
         return self._cache[key]
 
     def jobs(self, config: dict) -> dict[tuple[str, str], tuple[list, list]]:
+        """(rule, wildcards) -> (params as Snakemake records them, output paths), every job."""
+        return self.map_jobs(config, lambda job, workflow: (workflow.persistence._params(job),
+                                                             sorted(map(str, job.output))))
+
+    def map_jobs(self, config: dict, describe) -> dict:
         from snakemake.api import SnakemakeApi
         from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings,
                                               Quietness, ResourceSettings)
@@ -179,8 +184,7 @@ class Workflow:
             workflow = wf._workflow
             workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
             workflow._build_dag()
-            return {(job.rule.name, str(job.wildcards)):
-                    (workflow.persistence._params(job), sorted(map(str, job.output)))
+            return {(job.rule.name, str(job.wildcards)): describe(job, workflow)
                     for job in workflow.dag.jobs}
 
 

@@ -11,55 +11,33 @@ import os
 import sys
 
 from .stage_runner import expected_failure, setup_logging
+from .stages import STAGES, command, config_slice
 
-# subcommand -> (module providing add_arguments(parser) and run(args), one-line help); a stage
-# module without them gets one --option per parameter of its main() (add_signature_arguments)
-SUBCOMMANDS = {
-    "synth": ("vq3d.synth.generate", "generate the synthetic egocentric benchmark"),
-    "download": ("vq3d.download", "fetch Ego4D clips/videos, annotations or 3d scans with the ego4d CLI"),
+# Every rule's stage is a subcommand (the stage table, vq3d.stages), plus these tools:
+# subcommand -> (module providing add_arguments(parser) and run(args), one-line help).
+TOOLS = {
     "serve-replica": ("vq3d.synth.serve", "serve an Ego4D-layout replica from a local S3 for the ego4d CLI"),
-    "frames": ("vq3d.frames", "cut a clip and extract its frames at the clip fps"),
-    "detect": ("vq3d.detect", "score a clip's frames against each visual crop and pick peaks"),
-    "scan-refs": ("vq3d.scan.refs", "render a Matterport scan's reference views and geo renders from its mesh"),
-    "pose-sfm": ("vq3d.pose.sfm", "SfM of a clip's frames with the scan's intrinsics"),
-    "pose-register": ("vq3d.pose.register", "Sim(3) of SfM sub-models to the scan frame"),
-    "pose-pnp": ("vq3d.pose.pnp", "PnP relocalization of clip frames against the scan"),
-    "pose-merge": ("vq3d.pose.merge", "merge SfM and PnP poses into the clip's pose JSON"),
-    "predict": ("vq3d.predict", "lift peak detections to 3D and aggregate per query"),
-    "submission": ("vq3d.predict.submission", "write the challenge submission file"),
     "validate-submission": ("vq3d.predict.validate",
                             "check a submission against the challenge template"),
-    "evaluate": ("vq3d.evaluate", "L2, angle, Succ, Succ*, QwP of predictions against annotations"),
     "finalize": ("vq3d.finalize", "after a --keep-going run: submission (failed clips null), metrics over all queries, failed-clip list"),
     "check": ("vq3d.check", "preflight a real configuration: annotations, scans, intrinsics, videos, mappings"),
     "validate-config": ("vq3d.config", "check a config file against the schema"),
     "status": ("vq3d.slurm.status", "per clip: which stages are done, running, failed, missing"),
     "launch": ("vq3d.slurm.launch", "run the Snakemake controller as a self-resubmitting Slurm job"),
 }
+# subcommand -> (module, help, rule or None); a stage module without add_arguments/run of its own
+# gets one --option per parameter of its function (add_signature_arguments).
+SUBCOMMANDS = {**{command(rule): (s.module, s.help, rule) for rule, s in STAGES.items()},
+               **{name: (module, help_text, None) for name, (module, help_text) in TOOLS.items()}}
 
 
-# Config section a stage's `conf` comes from, for stages whose options are read from main()'s
-# signature (modules without add_arguments/run of their own).
-CONF_SECTION = {"vq3d.pose": "pose", "vq3d.predict": "predict", "vq3d.detect": "detect",
-                "vq3d.frames": "frames", "vq3d.scan": "scan_refs"}
-# Keyword arguments that only declare a Snakemake dependency: not options.
-_SNAKEMAKE_ONLY = {"scans"}
-
-
-def _section(module_name: str) -> str:
-    return next((sec for prefix, sec in CONF_SECTION.items()
-                 if module_name == prefix or module_name.startswith(prefix + ".")), "")
-
-
-def add_signature_arguments(parser: argparse.ArgumentParser, func, section: str) -> None:
+def add_signature_arguments(parser: argparse.ArgumentParser, func, rule: str) -> None:
     """One --option per parameter of the stage function `func` (the rule's input, output and
-    param names); `conf` becomes --config, whose `section` is used (defaults: the schema's)."""
+    param names); `conf` becomes --config, whose slice for `rule` is used (vq3d.stages)."""
     for name, param in inspect.signature(func).parameters.items():
-        if name in _SNAKEMAKE_ONLY:
-            continue
         if name == "conf":
             parser.add_argument("--config", metavar="CONFIG_YAML",
-                                help=f"config file whose '{section}' section is used "
+                                help=f"config file whose keys read by {rule} are used "
                                      "(default: the schema's defaults)")
             continue
         required = param.default is inspect.Parameter.empty
@@ -67,28 +45,19 @@ def add_signature_arguments(parser: argparse.ArgumentParser, func, section: str)
                             metavar=name.upper(), default=None if required else param.default)
 
 
-def signature_runner(func, section: str):
+def signature_runner(func, rule: str):
     def run(args: argparse.Namespace) -> int:
         from .config import load_config
 
         kwargs = {}
         for name in inspect.signature(func).parameters:
             if name == "conf":
-                kwargs["conf"] = load_config(args.config)[section]
-            elif name not in _SNAKEMAKE_ONLY:
+                kwargs["conf"] = config_slice(load_config(args.config), rule)
+            else:
                 kwargs[name] = getattr(args, name)
         func(**kwargs)
         return 0
     return run
-
-
-def _load(module_name: str):
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("vq3d"):
-            return None  # stage not built in this version
-        raise
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
@@ -97,18 +66,17 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # Only the chosen subcommand's module is imported; the others are listed by name.
     chosen = next((a for a in argv if a in SUBCOMMANDS), None)
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
+    for name, (module_name, help_text, rule) in SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
-            module = _load(module_name)
-            if module is None:
-                parser.error(f"the '{name}' stage is not available in this installation")
+            module = importlib.import_module(module_name)
             if hasattr(module, "add_arguments"):
                 module.add_arguments(sp)
                 sp.set_defaults(_run=module.run)
             else:
-                add_signature_arguments(sp, module.main, _section(module_name))
-                sp.set_defaults(_run=signature_runner(module.main, _section(module_name)))
+                func = getattr(module, STAGES[rule].func.split(":")[1])
+                add_signature_arguments(sp, func, rule)
+                sp.set_defaults(_run=signature_runner(func, rule))
     return parser
 
 

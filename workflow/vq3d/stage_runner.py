@@ -104,12 +104,21 @@ def call_stage(target: str, kwargs: dict, inputs=None):
         sys.exit(1)
 
 
-def run_from_snakemake(smk) -> None:
-    setup_logging(smk.log[0] if len(smk.log) else None)
-    inputs = {**dict(smk.input.items()), **dict(smk.params.items())}
-    kwargs = {**dict(smk.input.items()), **dict(smk.output.items()), **dict(smk.params.items())}
-    target = kwargs.pop("stage")
-    inputs.pop("stage", None)
-    log.info("rule %s: %s(%s)", smk.rule, target, ", ".join(sorted(kwargs)))
-    call_stage(target, kwargs, inputs={k: v for k, v in inputs.items() if k != "conf"})
+def stage_kwargs(stage, named: dict) -> dict:
+    """The keyword arguments of `stage`'s function from a job's named inputs, outputs and params:
+    all of them but the dependency-only inputs (`Stage.deps`)."""
+    return {k: v for k, v in named.items() if k not in stage.deps}
 
+
+def run_from_snakemake(smk) -> None:
+    """Entry of every rule (rules/scripts/run_stage.py): the rule's stage from vq3d.stages."""
+    from .stages import STAGES
+
+    setup_logging(smk.log[0] if len(smk.log) else None)
+    stage = STAGES[smk.rule]
+    named = {**dict(smk.input.items()), **dict(smk.output.items()), **dict(smk.params.items())}
+    kwargs = stage_kwargs(stage, named)
+    inputs = {k: v for k, v in {**dict(smk.input.items()), **dict(smk.params.items())}.items()
+              if k != "conf"}
+    log.info("rule %s: %s(%s)", smk.rule, stage.func, ", ".join(sorted(kwargs)))
+    call_stage(stage.func, kwargs, inputs=inputs)

@@ -1,5 +1,11 @@
 """The stage table: every rule's stage function and the part of the configuration it reads.
 
+`STAGES` maps each Snakemake rule to its stage function: the rule runs it (vq3d.stage_runner looks
+the rule up here), `vq3d <rule-name>` is its CLI front (vq3d.cli), docs/architecture.md lists it,
+and tests/test_stages.py checks every rule's named inputs, outputs and params against the
+function's signature. `deps` name inputs that only make the DAG wait (the synthetic scans folder):
+they are not passed to the function.
+
 A rule's `conf` param is `config_slice(config, rule)`: only the keys its stage reads, so that
 Snakemake's params trigger reruns exactly the stages a changed key affects (a merge threshold
 reruns pose_merge, not the hours of pose_sfm before it). A stage given a slice can read nothing
@@ -12,6 +18,57 @@ depth network, the NMS thresholds), so they join the slice only in those modes."
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    func: str  # "package.module:function"
+    help: str  # one line: the CLI's help and the docs' table
+    deps: tuple[str, ...] = ()  # named inputs that only order the DAG: not passed to `func`
+
+    @property
+    def module(self) -> str:
+        return self.func.split(":")[0]
+
+
+STAGES: dict[str, Stage] = {
+    "synth": Stage("vq3d.synth.generate:main", "generate the synthetic egocentric benchmark"),
+    "download": Stage("vq3d.download:main",
+                      "fetch Ego4D clips/videos, annotations or 3d scans with the ego4d CLI"),
+    "frames": Stage("vq3d.frames:main", "cut a clip and extract its frames at the clip fps"),
+    "scan_refs": Stage("vq3d.scan.refs:main",
+                       "render a Matterport scan's reference views and geo renders from its mesh"),
+    "detect": Stage("vq3d.detect:main",
+                    "score a clip's frames against each visual crop and pick peaks"),
+    "export_peaks": Stage("vq3d.detect.export:main",
+                          "the split's detections as EgoLoc's peak file and per-frame dump"),
+    "pose_sfm": Stage("vq3d.pose.sfm:main", "SfM of a clip's frames with the scan's intrinsics"),
+    "pose_register": Stage("vq3d.pose.register:main", "Sim(3) of SfM sub-models to the scan frame",
+                           deps=("scans",)),
+    "pose_pnp": Stage("vq3d.pose.pnp:main", "PnP relocalization of clip frames against the scan",
+                      deps=("scans",)),
+    "pose_merge": Stage("vq3d.pose.merge:main", "merge SfM and PnP poses into the clip's pose JSON"),
+    "pose_import": Stage("vq3d.pose.imported:main",
+                         "a clip's poses from EgoLoc's/Ego4D's shared pose files, checked"),
+    "predict": Stage("vq3d.predict:main", "lift peak detections to 3D and aggregate per query"),
+    "submission": Stage("vq3d.predict.submission:main", "write the challenge submission file"),
+    "evaluate": Stage("vq3d.evaluate:main",
+                      "L2, angle, Succ, Succ*, QwP of predictions against annotations"),
+    "report_pose_coverage": Stage("vq3d.report.coverage:main",
+                                  "report figure: pose sources over all clips"),
+    "report_trajectory": Stage("vq3d.report.trajectory:main",
+                               "report figure: a clip's top-down trajectory and predictions"),
+    "report_detections": Stage("vq3d.report.detections:main",
+                               "report figures: a clip's score curves, crops and peak frames"),
+    "report_metrics_table": Stage("vq3d.report.metrics_table:main",
+                                  "report table: the val metrics and every query's row"),
+}
+
+
+def command(rule: str) -> str:
+    """The `vq3d` subcommand of a rule: its name with dashes."""
+    return rule.replace("_", "-")
 
 POSE_SIFT = ("sift_max_side", "sift_max_features")
 
@@ -81,3 +138,24 @@ def stage_conf(rule: str, **overrides) -> dict:
 
     section = CONFIG_READS[rule][0]
     return config_slice(load_config(overrides={section: overrides}), rule)
+
+
+def markdown_table() -> str:
+    """The stage table as docs/architecture.md shows it (tests/test_stages.py keeps them equal)."""
+    rows = ["| rule | `vq3d` subcommand | stage function | config it reads |",
+            "|---|---|---|---|"]
+    for rule, stage in STAGES.items():
+        reads = ""
+        if rule in CONFIG_READS:
+            section, keys = CONFIG_READS[rule]
+            reads = f"`{section}`: " + ", ".join(keys)
+            if rule == "detect":
+                reads += " + the active backend's section"
+            elif rule == "predict":
+                reads += " (+ mono_* with depth mono, nms_* with mf_nms)"
+        rows.append(f"| {rule} | `{command(rule)}` | `{stage.func}` | {reads} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -107,7 +107,7 @@ def localize(xy, desc, index: RefIndex, camera: pycolmap.Camera, conf: dict) -> 
             "matches": matches, "refs": used}
 
 
-def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scans=None, scan_refs=None):
+def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scan_refs=None):
     names = colmap_io.list_frames(frames_dir)
     if not conf["pnp"]:
         log.info("PnP disabled (pose.pnp: false): writing %d unposed frames", len(names))

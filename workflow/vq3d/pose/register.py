@@ -139,7 +139,7 @@ def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict
         db.close()
 
 
-def main(sfm_dir, out, scan_dir, conf, scans=None, scan_refs=None):
+def main(sfm_dir, out, scan_dir, conf, scan_refs=None):
     sfm_dir = Path(sfm_dir)
     if not (sfm_dir / "database.db").is_file():
         raise InputError(sfm_dir / "database.db", "SfM database does not exist (run pose_sfm first)")
