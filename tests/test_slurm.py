@@ -342,7 +342,7 @@ def test_real_workflow_corrupt_video_fails_its_clip_alone(real_runs):
 def parse_profile(monkeypatch, **env) -> dict:
     from snakemake.profiles import ProfileConfigFileParser
 
-    for key in ("VQ3D_PARTITION", "VQ3D_ACCOUNT", "VQ3D_GPU_PARTITION", "VQ3D_GRES"):
+    for key in ("VQ3D_PARTITION", "VQ3D_ACCOUNT", "VQ3D_GPU_PARTITION", "VQ3D_GRES", "VQ3D_RENDER_GRES"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -361,6 +361,11 @@ def test_profile_takes_site_settings_from_the_environment(monkeypatch):
     assert {"slurm_partition=long", "slurm_account=proj"} <= set(site["default-resources"])
     assert {"detect:slurm_partition=gpu", "detect:gres='gpu:a100:1'"} <= set(site["set-resources"])
     assert site["slurm-status-command"] == "squeue" and site["rerun-incomplete"] == "True"
+    # the per-scan renders run on CPU nodes unless a GPU is asked for them
+    assert not any(r.startswith("scan_refs:gres") for r in bare["set-resources"])
+    assert "scan_refs:mem_mb=8000 * attempt" in bare["set-resources"]
+    render = parse_profile(monkeypatch, VQ3D_RENDER_GRES="gpu:1")
+    assert "scan_refs:gres='gpu:1'" in render["set-resources"]
 
 
 def test_status_reports_done_failed_and_interrupted_stages(tmp_path):
