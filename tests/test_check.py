@@ -147,3 +147,20 @@ def test_videos_missing_and_not_downloadable_and_bad_mesh(setup, tmp_path, capsy
     assert rc == 1 and len(problems) == 2, problems
     assert any("model_000.jpg" in p and "texture" in p for p in problems)
     assert any("video not on disk and 43 more" in p and "'nobody'" in p for p in problems)
+
+
+def test_geo_renders_alone_cannot_serve_pnp(setup, tmp_path, capsys):
+    root, config, _ = setup
+    config = _copy(config)
+    scans = tmp_path / "scans"
+    shutil.copytree(root / "scans", scans)
+    folder = scans / "unict_3dscan_001"
+    for f in folder.iterdir():
+        f.unlink()
+    (folder / "geo_register").mkdir()
+    config["ego4d"]["scans_dir"] = str(scans)
+    rc, problems, _ = _run(tmp_path, capsys, config)
+    assert rc == 1 and len(problems) == 1 and str(folder) in problems[0] and "pose.pnp" in problems[0], problems
+    config["pose"] = {"pnp": False}
+    rc, problems, _ = _run(tmp_path, capsys, config)
+    assert (rc, problems) == (0, [])

@@ -148,9 +148,13 @@ def check_ego4d(config: dict, problems: Problems, probe_videos: bool = True) -> 
                                "or set ego4d.scans_dir")
             continue
         try:
-            open_scan(path)
+            scan = open_scan(path)
         except InputError as exc:
             problems.add_exc(exc)
+            continue
+        if config["pose"]["pnp"] and scan.mesh() is None and not scan.reference_views_path().is_dir():
+            problems.add(path, "pose.pnp is on but this scan folder has neither a textured mesh *.obj to "
+                               "render reference views from nor refs/ (only geo renders?)")
 
     # intrinsics per scan, and per resolution where the video is there to tell it
     videos_dir = files["videos_dir"]
