@@ -9,6 +9,8 @@ from vq3d.config import ConfigError, validate_config
 from vq3d.dataset import clip_refs, dataset_files
 from vq3d.errors import InputError
 from vq3d.ids import SAFE_ID, UnsafeIdError
+from vq3d import resources
+from vq3d.resources import THREADS
 from vq3d.stages import config_slice  # each rule's conf: only the keys its stage reads
 
 # Validated against the schema, defaults filled (the schema is their only source), by the same
@@ -37,6 +39,45 @@ POSES = str(RESULTS / "poses" / "{clip}.json")
 POSE_SUMMARY = str(RESULTS / "pose" / "{clip}" / "summary.json")
 PRECOMPUTED_POSES = KIND == "ego4d" and config["ego4d"]["precomputed"]["poses"]
 SCAN_REFS = RESULTS / "scan_refs"  # per scan: views rendered from its mesh (rules/scan.smk)
+
+# Each clip's frame count and resolution, from the configuration or the query file, so that
+# per-clip jobs ask Slurm for what that clip needs (vq3d.resources), not one size for all.
+if KIND == "ego4d" and not (FILES["queries"] and Path(FILES["queries"]).is_file()):
+    CLIP_SIZES = {clip: resources.ClipSize(2401, 1920, 1440) for clip in CLIPS}  # Ego4D's median clip
+else:
+    CLIP_SIZES = resources.clip_sizes(config, FILES, CLIPS)
+CLIP_RULES = ["frames", "detect", "pose_import"] if PRECOMPUTED_POSES else [
+    "frames", "detect", "pose_sfm", "pose_register", "pose_pnp", "pose_merge"]
+CLIP_RULES += ["predict", "report_trajectory", "report_detections"]
+if workflow.is_main_process and CLIPS:
+    print(resources.run_prediction(CLIP_SIZES, config, CLIP_RULES, THREADS), file=sys.stderr)
+
+
+def clip_runtime(rule):
+    """Runtime (minutes) of `rule`'s job for the clip, grown with the attempt."""
+
+    def runtime(wildcards, attempt):
+        return resources.runtime_minutes(rule, CLIP_SIZES[wildcards.clip], config, attempt)
+
+    return runtime
+
+
+def clip_mem(rule):
+    """Memory (MB) of `rule`'s job for the clip, grown with the attempt."""
+
+    def mem(wildcards, attempt):
+        return resources.mem_mb(rule, CLIP_SIZES[wildcards.clip], config, attempt)
+
+    return mem
+
+
+def by_attempt(value):
+    """A fixed request that grows with the attempt (a retry after a TIMEOUT or an OOM kill)."""
+
+    def scaled(wildcards, attempt):
+        return value * attempt
+
+    return scaled
 
 
 wildcard_constraints:

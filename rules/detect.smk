@@ -18,9 +18,9 @@ rule detect:
     group:
         "clip_gpu"
     resources:
-        runtime=120,
-        mem_mb=8000,
-    threads: 2
+        runtime=clip_runtime("detect"),
+        mem_mb=clip_mem("detect"),
+    threads: THREADS["detect"]
     conda:
         DETECT_ENV
     script:

@@ -19,9 +19,9 @@ if KIND == "synth":
         benchmark:
             str(BENCH / "synth.tsv")
         resources:
-            runtime=30,
-            mem_mb=4000,
-        threads: 2
+            runtime=by_attempt(30),
+            mem_mb=by_attempt(4000),
+        threads: THREADS["synth"]
         conda:
             "../envs/cpu.yaml"
         script:
@@ -43,8 +43,8 @@ else:
         benchmark:
             str(BENCH / "download" / "{video}.tsv")
         resources:
-            runtime=120,
-            mem_mb=2000,
+            runtime=by_attempt(120),
+            mem_mb=by_attempt(2000),
         retries: 3
         conda:
             "../envs/cpu.yaml"

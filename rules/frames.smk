@@ -19,9 +19,9 @@ rule frames:
     group:
         "clip_gpu"
     resources:
-        runtime=60,
-        mem_mb=4000,
-    threads: 2
+        runtime=clip_runtime("frames"),
+        mem_mb=clip_mem("frames"),
+    threads: THREADS["frames"]
     conda:
         "../envs/gpu.yaml"
     script:

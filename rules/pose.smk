@@ -18,9 +18,9 @@ rule pose_sfm:
     group:
         "clip_gpu"
     resources:
-        runtime=480,
-        mem_mb=16000,
-    threads: 2
+        runtime=clip_runtime("pose_sfm"),
+        mem_mb=clip_mem("pose_sfm"),
+    threads: THREADS["pose_sfm"]
     conda:
         "../envs/gpu.yaml"
     script:
@@ -45,9 +45,9 @@ rule pose_register:
     benchmark:
         str(BENCH / "pose_register" / "{clip}.tsv")
     resources:
-        runtime=120,
-        mem_mb=8000,
-    threads: 2
+        runtime=clip_runtime("pose_register"),
+        mem_mb=clip_mem("pose_register"),
+    threads: THREADS["pose_register"]
     conda:
         "../envs/cpu.yaml"
     script:
@@ -74,9 +74,9 @@ rule pose_pnp:
     benchmark:
         str(BENCH / "pose_pnp" / "{clip}.tsv")
     resources:
-        runtime=240,
-        mem_mb=8000,
-    threads: 2
+        runtime=clip_runtime("pose_pnp"),
+        mem_mb=clip_mem("pose_pnp"),
+    threads: THREADS["pose_pnp"]
     conda:
         "../envs/cpu.yaml"
     script:
@@ -105,8 +105,8 @@ if not PRECOMPUTED_POSES:
         benchmark:
             str(BENCH / "pose_merge" / "{clip}.tsv")
         resources:
-            runtime=10,
-            mem_mb=2000,
+            runtime=clip_runtime("pose_merge"),
+            mem_mb=clip_mem("pose_merge"),
         conda:
             "../envs/cpu.yaml"
         script:

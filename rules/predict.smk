@@ -23,8 +23,8 @@ rule predict:
     benchmark:
         str(BENCH / "predict" / "{clip}.tsv")
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=clip_runtime("predict"),
+        mem_mb=clip_mem("predict"),
     conda:
         PREDICT_ENV
     script:

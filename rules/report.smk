@@ -56,8 +56,8 @@ rule report_trajectory:
     benchmark:
         str(BENCH / "report_trajectory" / "{clip}.tsv")
     resources:
-        runtime=10,
-        mem_mb=2000,
+        runtime=clip_runtime("report_trajectory"),
+        mem_mb=clip_mem("report_trajectory"),
     conda:
         "../envs/cpu.yaml"
     script:
@@ -90,8 +90,8 @@ rule report_detections:
     benchmark:
         str(BENCH / "report_detections" / "{clip}.tsv")
     resources:
-        runtime=10,
-        mem_mb=2000,
+        runtime=clip_runtime("report_detections"),
+        mem_mb=clip_mem("report_detections"),
     conda:
         "../envs/cpu.yaml"
     script:

@@ -14,9 +14,9 @@ rule scan_refs:
     benchmark:
         str(BENCH / "scan_refs" / "{scan}.tsv")
     resources:
-        runtime=60,
-        mem_mb=8000,
-    threads: 1
+        runtime=by_attempt(60),
+        mem_mb=by_attempt(8000),
+    threads: THREADS["scan_refs"]
     conda:
         "../envs/render.yaml"
     script:

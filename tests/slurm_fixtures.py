@@ -1,5 +1,6 @@
 """A tiny stand-in of the vq3d workflow for the Slurm tests and benchmarks: the same rule names and
-per-clip group as the real one (so profiles/slurm applies unchanged), seconds instead of hours.
+per-clip group as the real one (so profiles/slurm applies unchanged), seconds instead of hours;
+like the real rules, its rules declare their runtime and memory (the profile holds site settings).
 
 Each clip's `data/<clip>.txt` is its "video"; a file starting with CORRUPT fails `frames` with a
 clear error. Every output is written partly, then slept on, then completed, so a job killed
@@ -44,8 +45,8 @@ rule frames:
     group:
         "clip_gpu"
     resources:
-        runtime=5,
-        mem_mb=500,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
     run:
         text = open(input.video).read()
         if text.startswith("CORRUPT"):
@@ -65,8 +66,8 @@ rule detect:
     group:
         "clip_gpu"
     resources:
-        runtime=5,
-        mem_mb=500,
+        runtime=lambda wildcards, attempt: 120 * attempt,
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
     run:
         half_write(output[0], "detections " + wildcards.clip)
 
@@ -81,8 +82,8 @@ rule pose_sfm:
     group:
         "clip_gpu"
     resources:
-        runtime=5,
-        mem_mb=500,
+        runtime=lambda wildcards, attempt: 480 * attempt,
+        mem_mb=lambda wildcards, attempt: 16000 * attempt,
     run:
         half_write(output[0], "poses " + wildcards.clip)
 
@@ -96,8 +97,8 @@ rule predict:
     log:
         "results/logs/predict/{clip}.log",
     resources:
-        runtime=5,
-        mem_mb=500,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
     run:
         if GATE:
             import os, time

@@ -13,6 +13,7 @@ as well as stderr, so it stays debuggable from the log alone."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import os
 import sys
@@ -104,6 +105,11 @@ def call_stage(target: str, kwargs: dict, inputs=None):
         sys.exit(1)
 
 
+def stage_function(stage):
+    module, func = stage.func.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
 def stage_kwargs(stage, named: dict) -> dict:
     """The keyword arguments of `stage`'s function from a job's named inputs, outputs and params:
     all of them but the dependency-only inputs (`Stage.deps`)."""
@@ -118,6 +124,8 @@ def run_from_snakemake(smk) -> None:
     stage = STAGES[smk.rule]
     named = {**dict(smk.input.items()), **dict(smk.output.items()), **dict(smk.params.items())}
     kwargs = stage_kwargs(stage, named)
+    if "threads" in inspect.signature(stage_function(stage)).parameters:
+        kwargs["threads"] = smk.threads  # the rule's threads: no more than Snakemake granted
     inputs = {k: v for k, v in {**dict(smk.input.items()), **dict(smk.params.items())}.items()
               if k != "conf"}
     log.info("rule %s: %s(%s)", smk.rule, stage.func, ", ".join(sorted(kwargs)))

@@ -98,8 +98,11 @@ def detect_clip(frames_dir, queries, clip_uid: str, conf: dict, backend=None) ->
     return out
 
 
-def main(frames_dir, queries, out, clip_uid, conf):
-    """Stage entry point (rule `detect`)."""
+def main(frames_dir, queries, out, clip_uid, conf, threads: int = -1):
+    """Stage entry point (rule `detect`); `threads`: the job's, used by the features backend
+    unless detect.features.threads is set (-1: every CPU this process may use)."""
+    if threads > 0 and "features" in conf and not conf["features"]["threads"]:
+        conf = {**conf, "features": {**conf["features"], "threads": threads}}
     write_clip_detections(out, detect_clip(frames_dir, queries, clip_uid, conf))
 
 

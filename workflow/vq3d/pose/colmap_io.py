@@ -57,8 +57,10 @@ def device() -> pycolmap.Device:
     return pycolmap.Device.cuda if pycolmap.has_cuda else pycolmap.Device.cpu
 
 
-def extraction_options(conf: dict) -> pycolmap.FeatureExtractionOptions:
+def extraction_options(conf: dict, threads: int = -1) -> pycolmap.FeatureExtractionOptions:
+    """SIFT options; `threads`: the job's threads (-1: every CPU, outside a scheduler only)."""
     opts = pycolmap.FeatureExtractionOptions()
+    opts.num_threads = int(threads)
     opts.max_image_size = int(conf["sift_max_side"])
     opts.sift.max_num_features = int(conf["sift_max_features"])
     opts.use_gpu = pycolmap.has_cuda
@@ -66,7 +68,8 @@ def extraction_options(conf: dict) -> pycolmap.FeatureExtractionOptions:
 
 
 def extract(database: Path, image_dir: Path, names: list[str], conf: dict, *,
-            camera: pycolmap.Camera | None = None, camera_model: str = "SIMPLE_RADIAL") -> None:
+            camera: pycolmap.Camera | None = None, camera_model: str = "SIMPLE_RADIAL",
+            threads: int = -1) -> None:
     """SIFT for `names` into `database`, all sharing one camera. With `camera` its model and
     parameters are given as known priors; without, COLMAP guesses a `camera_model` to refine."""
     reader = pycolmap.ImageReaderOptions()
@@ -77,10 +80,11 @@ def extract(database: Path, image_dir: Path, names: list[str], conf: dict, *,
         reader.camera_model = camera_model
     pycolmap.extract_features(database, image_dir, image_names=names,
                               camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
-                              extraction_options=extraction_options(conf), device=device())
+                              extraction_options=extraction_options(conf, threads), device=device())
 
 
-def match_pairs(database: Path, pairs: list[tuple[str, str]], work_dir: Path) -> None:
+def match_pairs(database: Path, pairs: list[tuple[str, str]], work_dir: Path,
+                threads: int = -1) -> None:
     """Match and geometrically verify an explicit list of image-name pairs."""
     if not pairs:
         return
@@ -90,6 +94,7 @@ def match_pairs(database: Path, pairs: list[tuple[str, str]], work_dir: Path) ->
     opts.match_list_path = str(pairs_file)
     matching = pycolmap.FeatureMatchingOptions()
     matching.use_gpu = pycolmap.has_cuda
+    matching.num_threads = int(threads)
     pycolmap.match_image_pairs(database, matching_options=matching, pairing_options=opts,
                                device=device())
 

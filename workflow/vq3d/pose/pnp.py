@@ -107,7 +107,10 @@ def localize(xy, desc, index: RefIndex, camera: pycolmap.Camera, conf: dict) -> 
             "matches": matches, "refs": used}
 
 
-def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scan_refs=None):
+def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scan_refs=None, threads: int = -1):
+    """`threads`: the job's (the rule's `threads`; -1: OpenCV's default, every CPU)."""
+    if threads > 0:
+        cv2.setNumThreads(threads)  # SIFT and FLANN; the pose estimation itself is one thread
     names = colmap_io.list_frames(frames_dir)
     if not conf["pnp"]:
         log.info("PnP disabled (pose.pnp: false): writing %d unposed frames", len(names))

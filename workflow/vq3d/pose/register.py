@@ -93,7 +93,7 @@ def align_model(k: int, recon, centres_model: dict[str, np.ndarray], inliers_pnp
 
 
 def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict, work: Path,
-                    camera: pycolmap.Camera | None = None) -> list[dict]:
+                    camera: pycolmap.Camera | None = None, threads: int = -1) -> list[dict]:
     models_dir = sfm_dir / "models"
     recons = {int(p.name): colmap_io.read_model(p) for p in sorted(models_dir.iterdir())
               if p.is_dir() and p.name.isdigit()} if models_dir.is_dir() else {}
@@ -104,12 +104,12 @@ def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict
     shutil.copy(sfm_dir / "database.db", database)
     renders = sorted(centres_scan)
     log.info("extracting SIFT of %d scan renders", len(renders))
-    colmap_io.extract(database, geo_dir, renders, conf, camera=camera)
+    colmap_io.extract(database, geo_dir, renders, conf, camera=camera, threads=threads)
     ids = colmap_io.image_ids(database)
     n_key = int(conf["register_keyframes"])
     key_ids = {k: keyframes(rec, n_key) for k, rec in recons.items()}
     pairs = [(r, recons[k].image(i).name) for k in recons for i in key_ids[k] for r in renders]
-    colmap_io.match_pairs(database, pairs, work)
+    colmap_io.match_pairs(database, pairs, work, threads)
     log.info("matched %d renders to %d keyframes of %d sub-model(s)", len(renders),
              sum(map(len, key_ids.values())), len(recons))
 
@@ -139,12 +139,14 @@ def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict
         db.close()
 
 
-def main(sfm_dir, out, scan_dir, conf, scan_refs=None):
+def main(sfm_dir, out, scan_dir, conf, scan_refs=None, threads: int = -1):
+    """`threads`: the job's (the rule's `threads`; -1: every CPU)."""
     sfm_dir = Path(sfm_dir)
     if not (sfm_dir / "database.db").is_file():
         raise InputError(sfm_dir / "database.db", "SfM database does not exist (run pose_sfm first)")
     scan = open_scan(scan_dir, scan_refs)
     geo_dir, centres_scan = scan.geo_renders()
     with tempfile.TemporaryDirectory(prefix="vq3d-register-") as tmp:
-        entries = register_models(sfm_dir, geo_dir, centres_scan, conf, Path(tmp), scan.render_camera())
+        entries = register_models(sfm_dir, geo_dir, centres_scan, conf, Path(tmp),
+                                  scan.render_camera(), threads)
     write_registration(out, {"renders": len(centres_scan), "models": entries})

@@ -40,7 +40,7 @@ def keyframe_pairs(names: list[str], stride: int, overlap: int) -> list[tuple[st
     return [(names[a], names[b]) for i, a in enumerate(keys) for b in keys[i + 1:] if b - a > overlap]
 
 
-def mapper_options(conf: dict, num_images: int) -> pycolmap.IncrementalPipelineOptions:
+def mapper_options(conf: dict) -> pycolmap.IncrementalPipelineOptions:
     opts = pycolmap.IncrementalPipelineOptions()
     opts.min_model_size = max(3, int(conf["min_sfm_images"]))
     # Known calibration: keep it fixed through every bundle adjustment and registration.
@@ -78,7 +78,7 @@ def extract(database: Path, image_dir: Path, names: list[str], camera: pycolmap.
         reader.camera_params = ",".join(f"{v:.10g}" for v in camera.params)
     else:
         reader.camera_model = "SIMPLE_RADIAL"
-    opts = colmap_io.extraction_options(conf)
+    opts = colmap_io.extraction_options(conf, int(conf["threads"]))
     opts.sift.first_octave = int(conf["sift_first_octave"])
     opts.num_threads = int(conf["threads"])
     pycolmap.extract_features(database, image_dir, image_names=names,
@@ -94,10 +94,11 @@ def match(database: Path, names: list[str], work: Path, conf: dict) -> int:
     pairing.quadratic_overlap = bool(conf["sfm_quadratic_overlap"])
     matching = pycolmap.FeatureMatchingOptions()
     matching.use_gpu = pycolmap.has_cuda
+    matching.num_threads = int(conf["threads"])
     pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
                               device=colmap_io.device())
     loops = keyframe_pairs(names, int(conf["sfm_keyframe_stride"]), overlap)
-    colmap_io.match_pairs(database, loops, work)
+    colmap_io.match_pairs(database, loops, work, int(conf["threads"]))
     return len(loops)
 
 
@@ -126,7 +127,7 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
         log.info("SfM: global mapping of %d images", len(names))
         recs = pycolmap.global_mapping(database, image_dir, models_dir, global_options(conf, camera is not None))
     elif mapper == "incremental":
-        opts = mapper_options(conf, len(names))
+        opts = mapper_options(conf)
         if camera is None:  # unknown calibration (the real renders benchmark): refine focal only
             opts.ba_refine_focal_length = True
             opts.mapper.abs_pose_refine_focal_length = True
@@ -154,7 +155,9 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
     return models, seconds
 
 
-def main(frames_dir, intrinsics, out_dir, scan_uid, conf):
+def main(frames_dir, intrinsics, out_dir, scan_uid, conf, threads: int = -1):
+    """`threads`: the job's (the rule's `threads`; -1: every CPU); pose.threads > 0 overrides."""
+    conf = {**conf, "threads": conf["threads"] if conf["threads"] > 0 else threads}
     if conf["sfm_mapper"] not in MAPPERS:
         raise ValueError(f"pose.sfm_mapper must be one of {MAPPERS}, got {conf['sfm_mapper']!r}")
     names = colmap_io.list_frames(frames_dir)

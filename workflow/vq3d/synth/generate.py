@@ -294,9 +294,10 @@ def generate(out_dir, conf: dict | None = None, workers: int | None = None,
     log.info("synthetic dataset written to %s", out_dir)
 
 
-def main(annotations, queries, intrinsics, videos, scans, gt, out_dir, conf) -> None:
-    """Snakemake rule `synth`: generate into `out_dir` and check that every declared output exists."""
-    generate(out_dir, conf)
+def main(annotations, queries, intrinsics, videos, scans, gt, out_dir, conf, threads: int = -1) -> None:
+    """Snakemake rule `synth`: generate into `out_dir` and check that every declared output exists;
+    one worker process per scene, at most the job's `threads`."""
+    generate(out_dir, conf, workers=min(conf["scenes"], threads) if threads > 0 else None)
     declared = [*(annotations if isinstance(annotations, (list, tuple)) else [annotations]), queries, intrinsics,
                 *(videos if isinstance(videos, (list, tuple)) else [videos]), scans, gt]
     missing = [str(p) for p in declared if not Path(p).exists()]
