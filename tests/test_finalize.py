@@ -110,3 +110,19 @@ def test_sfm_that_registers_nothing_is_a_result_with_reasons(tmp_path):
     assert poses["good_poses"] == [False] * 8
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["posed"]["none"] == 8 if "none" in summary["posed"] else sum(summary["posed"].values()) == 0
+
+
+def test_failure_reason_is_the_first_failed_stage_of_the_clip(tmp_path):
+    """The clip's first failed stage in pipeline order, the shared per-scan render job included."""
+    from vq3d.finalize import failure_reason
+    logs = tmp_path / "logs"
+    for rel, text in {"scan_refs/scan_001.log": "t ERROR vq3d: bad input: /s/scan_001: scan mesh holds no triangles\n",
+                      "pose_pnp/clip-a.log": "t ERROR vq3d: bad input: later, and caused by the first\n",
+                      "frames/clip-b.log": "t INFO vq3d: fine\n"}.items():
+        (logs / rel).parent.mkdir(parents=True, exist_ok=True)
+        (logs / rel).write_text(text)
+    stage, reason, log = failure_reason(logs, "clip-a", "vid-a", "scan_001")
+    assert (stage, reason) == ("scan_refs", "bad input: /s/scan_001: scan mesh holds no triangles")
+    assert log.endswith("scan_refs/scan_001.log")
+    stage, reason, log = failure_reason(logs, "clip-b", "vid-b", "scan_002")
+    assert stage == "" and "not run yet" in reason and log == ""

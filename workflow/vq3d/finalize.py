@@ -23,16 +23,17 @@ from .formats.failures import FailedClip, write_failed_clips
 
 log = logging.getLogger(__name__)
 
-# Per-clip stages in pipeline order, with how their log is named (download: by video/clip uid).
-STAGES = ["download", "frames", "detect", "pose_sfm", "pose_register", "pose_pnp", "pose_merge",
-          "pose_import", "predict"]
+# Stages a clip's prediction waits for, in pipeline order, and how their log is named: by clip,
+# download by video or clip uid, scan_refs by the clip's scan folder (one job serves its clips).
+STAGES = ["download", "frames", "detect", "pose_sfm", "scan_refs", "pose_register", "pose_pnp",
+          "pose_merge", "pose_import", "predict"]
 ERROR_LINE = re.compile(r" (ERROR|CRITICAL) |^\w*(Error|Exception): ")
 
 
-def failure_reason(logs: Path, clip_uid: str, video_uid: str) -> tuple[str, str, str]:
+def failure_reason(logs: Path, clip_uid: str, video_uid: str, scan_folder: str = "") -> tuple[str, str, str]:
     """(stage, reason, log) of the first stage of a clip whose log holds an error line."""
     for stage in STAGES:
-        uids = [video_uid, clip_uid] if stage == "download" else [clip_uid]
+        uids = {"download": [video_uid, clip_uid], "scan_refs": [scan_folder] if scan_folder else []}.get(stage, [clip_uid])
         for uid in uids:
             path = logs / stage / f"{uid}.log"
             try:
@@ -62,7 +63,7 @@ def main(config: dict) -> dict:
         if path.is_file():
             predictions.append(path)
         else:
-            stage, reason, logfile = failure_reason(results / "logs", r.clip_uid, r.video_uid)
+            stage, reason, logfile = failure_reason(results / "logs", r.clip_uid, r.video_uid, r.scan_folder)
             failed.append(FailedClip(r.clip_uid, stage, reason, logfile))
     if not predictions:
         raise InputError(results / "predict", f"no clip of the {len(refs)} has a prediction: nothing to submit "
