@@ -12,6 +12,10 @@ installed), and we report
   reference views the synthetic scan brings, as the baseline.
 
     python benchmarks/scan_render.py [--seeds 1 4] [--frames 30] [--gl egl osmesa] [--out FILE]
+
+`--speed GRID` instead measures render speed alone at scale: seed 1's room re-meshed with every
+quad a GRID×GRID grid of cells (28: ~0.5M triangles; textures up to 2048 px), 20 views at
+640×480 and at the 1/8 probe size, per GL in `--gl`.
 """
 
 from __future__ import annotations
@@ -98,14 +102,86 @@ def one(seed: int, frames: int, gl: str, work: Path) -> dict:
             "pnp_synth_refs": pnp_errors(work / "pnp_synth.json", gt)}
 
 
+def remesh(scene, out: Path, n: int) -> Path:
+    """The scene as an OBJ with each quad an n×n grid of cells (two triangles each)."""
+    import cv2
+    out.mkdir(parents=True, exist_ok=True)
+    v_lines, vt_lines, f_lines, mtl = [], [], [], []
+    by_tex: dict[int, list] = {}
+    for q in scene.quads:
+        by_tex.setdefault(q.tex, []).append(q)
+    g = np.linspace(0, 1, n + 1)
+    nv = 0
+    for tex, quads in by_tex.items():
+        img = scene.textures[tex][0]
+        h, w = img.shape[:2]
+        cv2.imwrite(str(out / f"t{tex}.jpg"), cv2.resize(img, (min(2048, 2 * w), min(2048, 2 * h))))
+        mtl += [f"newmtl m{tex}", f"map_Kd t{tex}.jpg", ""]
+        f_lines.append(f"usemtl m{tex}")
+        for q in quads:
+            rel = q.corners - q.origin
+            st = np.stack([rel @ q.es / (q.es @ q.es), rel @ q.et / (q.et @ q.et)], 1)
+            c0, c1, c3 = q.corners[0], q.corners[1], q.corners[3]
+            for a in g:
+                for b in g:
+                    pt = c0 + a * (c1 - c0) + b * (c3 - c0)
+                    s_, t_ = st[0] + a * (st[1] - st[0]) + b * (st[3] - st[0])
+                    v_lines.append(f"v {pt[0]:.5f} {pt[1]:.5f} {pt[2]:.5f}")
+                    vt_lines.append(f"vt {s_ / w:.5f} {1 - t_ / h:.5f}")
+            for i in range(n):
+                for j in range(n):
+                    a = nv + i * (n + 1) + j + 1
+                    b, c = a + 1, a + n + 1
+                    f_lines += [f"f {a}/{a} {c}/{c} {c + 1}/{c + 1}", f"f {a}/{a} {c + 1}/{c + 1} {b}/{b}"]
+            nv += (n + 1) ** 2
+    (out / "mesh.mtl").write_text("\n".join(mtl))
+    (out / "mesh.obj").write_text("\n".join(["mtllib mesh.mtl", *v_lines, *vt_lines, *f_lines]) + "\n")
+    return out / "mesh.obj"
+
+
+def speed(grid: int, gl: str, work: Path) -> dict:
+    from vq3d.scan.refs import look
+    from vq3d.scan.render import MeshRenderer, load_mesh
+    from vq3d.synth.scene import build_scene
+    scene = build_scene(np.random.default_rng(1), 3)
+    obj = remesh(scene, work, grid)
+    t0 = time.perf_counter()
+    geoms = load_mesh(obj, gl)
+    rend = MeshRenderer(geoms, 640, 480, 381.0, 381.0, 320.0, 240.0, gl=gl)
+    t_load = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    poses = [look(np.array([np.cos(a), np.sin(a), -0.2]), np.array([3.0, 3.0, 1.5])) for a in rng.uniform(0, 6.28, 20)]
+    rend.render(poses[0])
+    out = {"gl": gl, "gl_renderer": rend.gl_renderer, "triangles": int(sum(len(g.faces) for g in geoms)),
+           "obj_mb": round(obj.stat().st_size / 1e6, 1), "mesh_load_s": round(t_load, 2)}
+    for key, down in (("ms_640x480", 1), ("ms_probe_80x60", 8)):
+        t = time.perf_counter()
+        for pose in poses:
+            rend.render(pose, down)
+        out[key] = round(1000 * (time.perf_counter() - t) / len(poses), 1)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--gl", nargs="+", default=["egl"])
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--speed", type=int, metavar="GRID", help="render speed at scale only (see above)")
     ap.add_argument("--one", nargs=3, metavar=("SEED", "GL", "WORK"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.speed and args.one:
+        print(json.dumps(speed(args.speed, args.one[1], Path(args.one[2]))))
+        return
+    if args.speed:
+        for gl in args.gl:
+            with tempfile.TemporaryDirectory() as tmp:
+                run = subprocess.run([sys.executable, __file__, "--speed", str(args.speed), "--one", "0", gl, tmp],
+                                     capture_output=True, text=True)
+                print(run.stdout.strip().splitlines()[-1] if run.returncode == 0 else
+                      f"{gl}: failed: {run.stderr.strip().splitlines()[-1:]}")
+        return
     if args.one:  # PyOpenGL binds one platform per process: each GL runs in its own
         seed, gl, work = args.one
         print(json.dumps(one(int(seed), args.frames, gl, Path(work))))
