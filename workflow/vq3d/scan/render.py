@@ -2,7 +2,9 @@
 
 pyrender (OpenGL through PyOpenGL) on EGL: on a GPU node the NVIDIA EGL driver renders, on a CPU
 node Mesa's llvmpipe does (Debian libegl-mesa0, libgl1-mesa-dri); `gl: osmesa` uses Mesa's OSMesa
-(Debian libosmesa6) where EGL is unavailable (it needs PyOpenGL >= 3.1.5 over pyrender's 3.1.0 pin). Why pyrender and how fast: docs/benchmarks.md.
+(Debian libosmesa6) where EGL is unavailable (it needs PyOpenGL >= 3.1.5 over pyrender's 3.1.0 pin).
+pyrender renders on EGL device `EGL_DEVICE_ID` (default 0: with glvnd the NVIDIA devices come
+before Mesa's software one); the rule log and scan.json name the OpenGL renderer that was used. Why pyrender and how fast: docs/benchmarks.md.
 
 Conventions: the camera is a COLMAP PINHOLE (fx, fy, cx, cy; pixel centres at +0.5, x right, y
 down, z forward) and the pose is world->camera in the scan frame. pyrender's camera looks down -z
