@@ -72,3 +72,19 @@ def test_rerun_has_nothing_to_do_and_resumes_only_what_is_missing(repo, finished
         assert upstream not in counts, (upstream, counts)
     assert "wildcards: clip=synthclip-3-00-01" in out
     assert "wildcards: clip=synthclip-3-00-00" not in out  # the other clip is complete
+
+
+@pytest.mark.slow
+def test_changing_a_merge_key_reruns_merge_not_sfm(repo, finished_run):
+    """Issue #12: on the finished run, a merge-only threshold reruns pose_merge (and what reads its
+    output), never pose_sfm; Snakemake's own params trigger decides (a real dry-run)."""
+    changed = finished_run / "changed.yaml"
+    changed.write_text(yaml.safe_dump({**TINY, "pose": {"max_disagreement_m": 0.5}}))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(finished_run),
+           "--configfile", str(changed), "-n", "--rerun-triggers", "params"]
+    dry = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    blocks = re.findall(r"rule (\w+):\n(.*?)(?=\n\s*\n|\Z)", dry.stdout, re.S)
+    params_changed = {rule for rule, body in blocks if re.search(r"reason:.*[Pp]arams", body)}
+    assert params_changed == {"pose_merge"}, dry.stdout[-3000:]
+    assert "pose_sfm" not in {rule for rule, _ in blocks}

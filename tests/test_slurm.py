@@ -1,4 +1,4 @@
-"""The workflow on a real single-node Slurm cluster started on this machine (vq3d.slurm.localcluster)
+"""The workflow on a real single-node Slurm cluster started on this machine (tests/localcluster.py)
 through profiles/slurm: fault injection on the tiny stand-in workflow of tests/slurm_fixtures.py
 (seconds per job), and the real Snakefile on a tiny synthetic dataset (two clips).
 
@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from slurm_fixtures import make_tiny_workflow
-from vq3d.slurm import launch, localcluster, status
+import localcluster  # tests/localcluster.py: the single-node cluster (test infrastructure)
+from vq3d.slurm import launch, status
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"

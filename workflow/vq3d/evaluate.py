@@ -28,7 +28,6 @@ present, as in eval.py)."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
@@ -36,16 +35,14 @@ import os
 
 import numpy as np
 
-from .atomic import atomic_path, write_json
 from .errors import InputError
+from .formats.metrics import METRIC_KEYS, PER_QUERY_FIELDS, write_metrics, write_per_query
 from .formats.results import EGOLOC, Prediction, read_results
 from .formats.vq3d_annotations import annotation_to_matterport, read_vq3d
 
 log = logging.getLogger(__name__)
 
-METRIC_KEYS = ("l2", "angle", "succ", "succ_star", "qwp", "n_queries", "angle_1", "angle_2")
-CSV_FIELDS = ("clip_uid", "annotation_index", "query_set", "object_title", "has_3d", "has_pose",
-              "l2", "angle", "dist_to_centre", "threshold", "success", "angle_1", "angle_2")
+CSV_FIELDS = PER_QUERY_FIELDS  # per_query.csv's columns (vq3d.formats.metrics)
 
 
 def success_threshold(c1, c2, s1, s2) -> float:
@@ -177,19 +174,14 @@ def format_table(m: dict, name: str = "") -> str:
 
 
 def write_per_query_csv(path, rows: list[dict]) -> None:
-    with atomic_path(path, suffix=".csv") as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: "" if r[k] is None else r[k] for k in CSV_FIELDS})
+    write_per_query(path, rows)
 
 
 def main(gt, pred, metrics, table) -> dict:
     """Stage: metrics JSON (l2, angle, succ, succ_star, qwp, n_queries) and a per-query CSV."""
     m = evaluate(gt, pred)
-    write_json(metrics, {k: m[k] for k in METRIC_KEYS}, indent=2)
-    write_per_query_csv(table, m["per_query"])
+    write_metrics(metrics, m)
+    write_per_query(table, m["per_query"])
     log.info("%s: L2 %s angle %s Succ* %s Succ %s QwP %s over %d queries", pred,
              _fmt(m["l2"], ".4f"), _fmt(m["angle"], ".4f"), _fmt(m["succ_star"], ".2f"),
              _fmt(m["succ"], ".2f"), _fmt(m["qwp"], ".2f"), m["n_queries"])
@@ -221,8 +213,3 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(m, os.path.basename(str(args.pred))))
     return 0
 
-
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(prog="vq3d evaluate", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    raise SystemExit(run(p.parse_args()))

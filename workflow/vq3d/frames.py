@@ -39,15 +39,15 @@ from pathlib import Path
 
 import cv2
 
-from .atomic import atomic_dir, write_json
+from .atomic import atomic_dir
 from .errors import InputError
+from .formats.clip_frames import GLOB, PATTERN, count_frames, frame_name, write_frames_info
 from .formats.queries import ClipTiming, read_queries
 from .video.ffmpeg import FFmpegError, choose_decoder, decoder_args, locate, run_ffmpeg
 from .video.probe import VideoInfo, probe
 
 log = logging.getLogger(__name__)
 
-FRAME_NAME = "color_{:07d}.jpg"
 # Tolerance in units of clip frames, so that targets exactly on a tie are decided the same way
 # in every run however the timestamps round (ties go to the later source frame).
 _EPS = 1e-6
@@ -142,7 +142,7 @@ def extract(video: str | Path, out_dir: str | Path, start: float, count: int, in
             "-an", "-sn", "-dn",
             "-vf", _filter_graph(margin, fps, info.fps, count, size),
             "-fps_mode", "passthrough", "-c:v", "mjpeg", "-q:v", str(jpeg_quality),
-            "-f", "image2", "-start_number", "0", str(Path(out_dir) / "color_%07d.jpg")]
+            "-f", "image2", "-start_number", "0", str(Path(out_dir) / PATTERN)]
     stderr = run_ffmpeg(args, total_frames=count, what=what)
     for line in stderr.strip().splitlines()[-5:]:
         log.warning("ffmpeg: %s", line)
@@ -201,19 +201,19 @@ def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
             if decoder != "cuda":
                 raise InputError(video, f"clip {clip_uid}: decoding failed, corrupt video? ({exc})") from None
             log.warning("%s: NVDEC decode failed (%s); retrying on the CPU", clip_uid, exc)
-            for f in Path(tmp).glob("color_*.jpg"):
+            for f in Path(tmp).glob(GLOB):
                 f.unlink()
             decoder = "cpu"
             try:
                 extract(video, tmp, start, available, info, decoder=decoder, **kwargs)
             except FFmpegError as exc2:
                 raise InputError(video, f"clip {clip_uid}: decoding failed, corrupt video? ({exc2})") from None
-        written = len(list(Path(tmp).glob("color_*.jpg")))
+        written = count_frames(tmp)
         if written != available:
             raise InputError(video, f"clip {clip_uid}: decoded {written} of {available} frames; "
                                     "the video is truncated or corrupt inside the window")
         if available:
-            first = cv2.imread(str(Path(tmp) / FRAME_NAME.format(0)), cv2.IMREAD_UNCHANGED)
+            first = cv2.imread(str(Path(tmp) / frame_name(0)), cv2.IMREAD_UNCHANGED)
             if first is None:
                 raise InputError(video, f"clip {clip_uid}: first extracted frame is unreadable")
             size = (int(first.shape[1]), int(first.shape[0]))  # after any display rotation
@@ -222,7 +222,7 @@ def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
             "count": available,
             "fps": fps,
             "size": list(size),
-            "pattern": "color_%07d.jpg",
+            "pattern": PATTERN,
             "frame_rule": "frame i = source frame video_start_frame + i*src_fps/fps, end frame "
                           "included (Ego4D convert_videos_to_clips.py)",
             "first_source_frame": cf.first,
@@ -249,7 +249,7 @@ def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
             },
             "elapsed_s": round(time.perf_counter() - t0, 3),
         }
-        write_json(Path(tmp) / "frames.json", summary, indent=1)
+        write_frames_info(tmp, summary)
     log.info("%s: wrote %d frames to %s in %.1f s", clip_uid, available, out_dir,
              time.perf_counter() - t0)
     return summary

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..formats.clip_frames import frame_name
 
 log = logging.getLogger(__name__)
 
-FRAME_NAME = "color_{:07d}.jpg"
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class FrameStore:
             raise InputError(self.dir, "frames folder does not exist")
 
     def path(self, fno: int) -> Path:
-        return self.dir / FRAME_NAME.format(fno)
+        return self.dir / frame_name(fno)
 
     def read(self, fno: int, gray: bool = False) -> np.ndarray:
         path = self.path(fno)

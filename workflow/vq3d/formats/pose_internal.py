@@ -125,3 +125,32 @@ def read_pnp(path) -> tuple[int, dict[int, tuple[pycolmap.Rigid3d, int]]]:
 
 def write_summary(path, summary: dict) -> None:
     dump_json(path, summary)
+
+
+# ---- sfm.json (pose_sfm, beside models/) -------------------------------------------------------
+
+SFM_INFO = "sfm.json"
+
+
+def write_sfm_info(sfm_dir, frames: int, camera: dict, models: list[dict], seconds: dict) -> None:
+    """sfm_dir/sfm.json: {"frames", "camera": {"model", "width", "height", "params"},
+    "models": [{"dir", "images", "points3D"}] (largest first), "seconds": {stage: s}}."""
+    from pathlib import Path
+
+    dump_json(Path(sfm_dir) / SFM_INFO, {"frames": frames, "camera": camera, "models": models,
+                                         "seconds": seconds})
+
+
+def read_sfm_info(sfm_dir) -> dict:
+    from pathlib import Path
+
+    path = Path(sfm_dir) / SFM_INFO
+    data = load_json(path, "SfM summary")
+    if not isinstance(data, dict):
+        raise InputError(path, "SfM summary must be a JSON object")
+    field(path, data, "frames", int, "")
+    field(path, data, "camera", dict, "")
+    for i, m in enumerate(as_list(path, data, "models", "")):
+        field(path, m, "dir", str, f"models[{i}]")
+        field(path, m, "images", int, f"models[{i}]")
+    return data

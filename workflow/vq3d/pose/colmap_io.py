@@ -4,7 +4,6 @@ and matching of explicit pairs, and 2D–3D correspondences through a sub-model.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import cv2
@@ -12,25 +11,9 @@ import numpy as np
 import pycolmap
 
 from ..errors import InputError
+from ..formats.clip_frames import list_frames  # noqa: F401 (the pose stages' frame listing)
 
 log = logging.getLogger(__name__)
-
-FRAME_RE = re.compile(r"^color_(\d{7})\.jpg$")
-
-
-def list_frames(frames_dir) -> list[str]:
-    """Clip frame names `color_%07d.jpg`, in frame order; they must be numbered 0..n-1."""
-    frames_dir = Path(frames_dir)
-    if not frames_dir.is_dir():
-        raise InputError(frames_dir, "frames folder does not exist")
-    names = sorted(p.name for p in frames_dir.iterdir() if FRAME_RE.match(p.name))
-    if not names:
-        raise InputError(frames_dir, "no frames named color_%07d.jpg")
-    for i, name in enumerate(names):
-        if int(FRAME_RE.match(name).group(1)) != i:
-            raise InputError(frames_dir / name, f"frame numbering has a gap: expected color_{i:07d}.jpg")
-    return names
-
 
 def image_size(path) -> tuple[int, int]:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..formats.clip_frames import count_frames
 from ..formats.pose_internal import write_summary
 from ..formats.poses import ClipPoses, read_poses, write_poses
 
@@ -54,7 +55,7 @@ def main(frames_dir, source, poses, summary, clip_uid) -> None:
     clip = read_poses(path).get(clip_uid)
     if clip is None:
         raise InputError(path, f"no entry for clip {clip_uid} in the precomputed pose file")
-    frames = len(list(Path(frames_dir).glob("color_*.jpg")))
+    frames = count_frames(frames_dir)
     in_file = len(clip)
     clip, adjusted = fit_count(clip, frames, path, clip_uid, frames_dir)
     good = int(clip.good.sum())

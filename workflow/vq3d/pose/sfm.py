@@ -17,7 +17,6 @@ not COLMAP's 2× upsampled one), `sfm_overlap` / `sfm_quadratic_overlap` / `sfm_
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import pycolmap
 
 from ..atomic import atomic_dir
+from ..formats.pose_internal import write_sfm_info
 from . import colmap_io
 from ..progress import Progress
 
@@ -168,12 +168,9 @@ def main(frames_dir, intrinsics, out_dir, scan_uid, conf, threads: int = -1):
              len(names), width, height, scan_uid, params, colmap_io.device().name)
     with atomic_dir(out_dir) as work:
         models, seconds = run_sfm(Path(frames_dir), names, camera, work, conf)
-        info = {
-            "frames": len(names),
-            "camera": {"model": "RADIAL_FISHEYE", "width": width, "height": height,
-                       "params": list(map(float, params))},
-            "models": [{"dir": f"models/{k}", "images": rec.num_reg_images(),
-                        "points3D": rec.num_points3D()} for k, rec in models.items()],
-            "seconds": seconds,
-        }
-        (work / "sfm.json").write_text(json.dumps(info, indent=1) + "\n")
+        write_sfm_info(work, len(names),
+                       {"model": "RADIAL_FISHEYE", "width": width, "height": height,
+                        "params": list(map(float, params))},
+                       [{"dir": f"models/{k}", "images": rec.num_reg_images(),
+                         "points3D": rec.num_points3D()} for k, rec in models.items()],
+                       seconds)

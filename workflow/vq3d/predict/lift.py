@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..formats.clip_frames import frame_index, frame_name
 from .. import lens as camera
 
 log = logging.getLogger(__name__)
 
-FRAME_RE = re.compile(r"color_(\d+)\.jpg$")
 
 
 @dataclass
@@ -139,9 +138,9 @@ class SfmDepth:
             recon = read_model(sub)
             image_of_frame = {}
             for image_id, image in recon.images.items():
-                m = FRAME_RE.search(image.name)
-                if m and image.has_pose:
-                    image_of_frame[int(m.group(1))] = image_id
+                index = frame_index(image.name)
+                if index is not None and image.has_pose:
+                    image_of_frame[index] = image_id
             shared = [f for f in sorted(image_of_frame) if f < len(good) and good[f]]
             sim, reason = None, None
             if len(shared) < 3:
@@ -339,7 +338,7 @@ class MonoDepth:
     def depth_map(self, frame: int, image_size) -> np.ndarray:
         import cv2
 
-        path = self.frames_dir / f"color_{frame:07d}.jpg"
+        path = self.frames_dir / frame_name(frame)
         bgr = cv2.imread(str(path))
         if bgr is None:
             raise InputError(path, "frame is missing or not an image")

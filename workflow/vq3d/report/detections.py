@@ -18,13 +18,13 @@ from matplotlib.patches import Rectangle
 
 from ..atomic import atomic_dir
 from ..errors import InputError
+from ..formats.clip_frames import frame_name
 from ..formats.clip_detections import QueryDetections, read_clip_detections
 from ..formats.queries import Box, Query, read_queries
 from ._plot import new_figure, save_png
 
 log = logging.getLogger(__name__)
 
-FRAME_NAME = "color_{:07d}.jpg"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -42,7 +42,7 @@ def score_curve(q: QueryDetections) -> tuple[np.ndarray, np.ndarray]:
 
 def load_frame(frames_dir, frame: int) -> np.ndarray | None:
     """RGB image of clip frame `frame`, or None if it was not extracted."""
-    path = Path(frames_dir) / FRAME_NAME.format(frame)
+    path = Path(frames_dir) / frame_name(frame)
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         return None

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import csv
 import html
 import logging
-import math
 
 from ..atomic import write_text
-from ..errors import InputError
-from ..formats._common import load_json
+from ..formats import metrics as _metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,42 +35,12 @@ caption { text-align: left; font-weight: bold; padding-bottom: 6px; }
 """
 
 
-def _number(path, data, key):
-    v = data.get(key)
-    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
-                          or not math.isfinite(v)):
-        raise InputError(path, f"{key} must be a number or null, got {v!r}")
-    return v
-
-
 def read_metrics(path) -> dict:
-    data = load_json(path, "metrics file")
-    if not isinstance(data, dict):
-        raise InputError(path, "metrics must be a JSON object")
-    for key, _, _ in SUMMARY:
-        if key not in data:
-            raise InputError(path, f"missing field {key}")
-    return {key: _number(path, data, key) for key, _, _ in SUMMARY}
+    return _metrics.read_metrics(path, required=[k for k, _, _ in SUMMARY])
 
 
 def read_rows(path) -> list[dict]:
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c, _, _ in PER_QUERY if c not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(path, f"missing column(s) {', '.join(missing)}")
-            rows = list(reader)
-    except FileNotFoundError:
-        raise InputError(path, "per-query table does not exist") from None
-    for i, r in enumerate(rows, start=2):
-        for c, _, spec in PER_QUERY:
-            if spec is not None and r[c] not in (None, ""):
-                try:
-                    float(r[c])
-                except ValueError:
-                    raise InputError(path, f"line {i}, column {c}: not a number: {r[c]!r}") from None
-    return rows
+    return _metrics.read_per_query(path)
 
 
 def _cell(value, spec) -> str:

@@ -1,2 +1,4 @@
-"""Running vq3d on Slurm: a throwaway single-node cluster for tests/CI (`localcluster`), the
-self-resubmitting Snakemake controller (`launch`) and per-clip run status (`status`)."""
+"""Running vq3d on Slurm: the self-resubmitting Snakemake controller (`launch`) and per-clip run
+status (`status`). The single-node cluster the tests and CI start is test infrastructure
+(tests/localcluster.py)."""
+

@@ -174,7 +174,7 @@ def choose_decoder(requested: str, video: str | Path) -> str:
     if requested == "cpu":
         return "cpu"
     if requested == "cuda":
-        return "cuda"  # asked for explicitly: a failure is still caught by run_with_fallback
+        return "cuda"  # asked for explicitly: a failed NVDEC decode is retried on the CPU (vq3d.frames)
     if cuda_available() and cuda_decodes(video):
         return "cuda"
     return "cpu"
