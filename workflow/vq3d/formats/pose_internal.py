@@ -37,6 +37,7 @@ import numpy as np
 import pycolmap
 
 from ..errors import InputError
+from ..geometry import orthonormalise
 from ._common import as_list, dump_json, field, load_json, vector
 
 
@@ -95,9 +96,7 @@ def read_render_correspondences(path) -> dict[int, tuple[np.ndarray, np.ndarray]
     return out
 
 
-def _orthonormal(rot: np.ndarray) -> np.ndarray:
-    u, _, vt = np.linalg.svd(rot)
-    return u @ vt
+_orthonormal = orthonormalise
 
 
 # ---- pnp.json --------------------------------------------------------------------------------

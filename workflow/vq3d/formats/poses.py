@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import world_from_cam
 from ._common import dump_json, load_json, uid
 
 WHAT = "camera pose file"
@@ -40,8 +41,7 @@ class ClipPoses:
 
     def world_from_cam(self, i: int) -> np.ndarray:
         """3×4 camera→world of frame i (camera centre in the last column)."""
-        R, t = self.cam_from_world[i, :, :3], self.cam_from_world[i, :, 3]
-        return np.concatenate([R.T, (-R.T @ t)[:, None]], axis=1)
+        return world_from_cam(self.cam_from_world[i])
 
 
 def _pose(path, value, where: str) -> np.ndarray:

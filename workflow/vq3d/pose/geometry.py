@@ -12,12 +12,13 @@ import numpy as np
 import pycolmap
 from scipy.spatial.transform import Rotation, Slerp
 
+from ..geometry import orthonormalise
+
 
 def rigid(cam_from_world_3x4) -> pycolmap.Rigid3d:
     """A Rigid3d from a 3×4 [R|t] matrix (rotation re-orthonormalised against rounding)."""
     m = np.asarray(cam_from_world_3x4, dtype=float).reshape(3, 4)
-    u, _, vt = np.linalg.svd(m[:, :3])
-    rot = u @ vt
+    rot = orthonormalise(m[:, :3])
     if np.linalg.det(rot) < 0:
         raise ValueError("rotation part has a negative determinant (a reflection)")
     return pycolmap.Rigid3d(np.hstack([rot, m[:, 3:]]))

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import camera_centre, to_camera  # noqa: F401 (to_camera: predict.stage, tests)
 from ..formats.clip_frames import frame_index, frame_name
 from .. import lens as camera
 
@@ -60,16 +61,6 @@ class Lifted:
     depth: float | None = None
     reason: str | None = None
     extra: dict = field(default_factory=dict)
-
-
-def camera_centre(cam_from_world: np.ndarray) -> np.ndarray:
-    R, t = cam_from_world[:, :3], cam_from_world[:, 3]
-    return -R.T @ t
-
-
-def to_camera(cam_from_world: np.ndarray, points_world) -> np.ndarray:
-    p = np.atleast_2d(np.asarray(points_world, float))
-    return p @ cam_from_world[:, :3].T + cam_from_world[:, 3]
 
 
 def half_size(cam, box, depth: float) -> float:

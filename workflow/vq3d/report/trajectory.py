@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import camera_centre
 from ..formats.clip_predictions import read_clip_predictions
 from ..formats.mapping import read_mapping
 from ..formats.poses import ClipPoses, read_poses
@@ -38,9 +39,7 @@ class ObjectMarks:
 
 def camera_centres(poses: ClipPoses) -> np.ndarray:
     """(N, 3) world positions of the cameras, NaN for frames without a pose: c = −Rᵀt."""
-    R_cam_from_world = poses.cam_from_world[:, :, :3]
-    t_cam_from_world = poses.cam_from_world[:, :, 3]
-    centres = -np.einsum("nji,nj->ni", R_cam_from_world, t_cam_from_world)
+    centres = camera_centre(poses.cam_from_world)
     centres[~poses.good] = np.nan
     return centres
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry import camera_centre
 from ..atomic import atomic_dir
 from ..errors import InputError
 from ..formats import scan_refs as fmt
@@ -118,7 +119,7 @@ def main(out_dir, scan_dir, conf):
                 gname = f"geo_{len(centres)}.jpg"
                 fmt.write_ref_view(geo, gname, bgr, depth, int(conf["jpeg_quality"]))
                 (geo / fmt.depth_name(gname)).unlink()  # EgoLoc's geo renders are images only
-                centres[gname] = -pose[:, :3].T @ pose[:, 3]
+                centres[gname] = camera_centre(pose)
             progress.update()
         source = f"rendered from {scan.mesh().name} by pyrender ({renderer.gl_renderer}, {renderer.gl})"
         fmt.write_ref_poses(refs, camera, names, source=source)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry import world_from_cam
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
@@ -104,10 +105,8 @@ class MeshRenderer:
         """`downscale` > 1: the same view at 1/downscale the size (cheap visibility tests)."""
         self._set_size(int(downscale))
         m = np.asarray(cam_from_world, float)[:3]
-        world_from_cam = np.eye(4)
-        world_from_cam[:3, :3] = m[:, :3].T
-        world_from_cam[:3, 3] = -m[:, :3].T @ m[:, 3]
-        self.scene.set_pose(self.node, world_from_cam @ GL_FROM_CV)
+        pose = np.vstack([world_from_cam(m), [0.0, 0.0, 0.0, 1.0]])
+        self.scene.set_pose(self.node, pose @ GL_FROM_CV)
         color, depth = self.renderer.render(self.scene, flags=self._pyrender.RenderFlags.FLAT)
         return np.ascontiguousarray(color[:, :, ::-1]), depth.astype(np.float32)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..geometry import camera_centre
 from .camera import Fisheye, Pinhole, distortion_maps, remap_fast
 from .scene import Scene
 
@@ -57,7 +58,7 @@ class Renderer:
     def render(self, cam_from_world: np.ndarray, want_ids: bool = True):
         """Pinhole canvas render: BGR image, inverse depth (0 = nothing), object ids (uint8)."""
         R, t = cam_from_world[:, :3], cam_from_world[:, 3]
-        centre = -R.T @ t
+        centre = camera_centre(cam_from_world)
         h, w = self.canvas.height, self.canvas.width
         img = np.zeros((h, w, 3), np.uint8)
         invz = np.zeros((h, w), np.float32)

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..geometry import camera_centre
 from .camera import Pinhole, cam_from_world, look_rotation, yaw_pitch_forward
 from .render import Renderer
 from .scene import Scene
@@ -90,6 +91,6 @@ def write_scan(scene: Scene, scan_uid: str, out: Path, rng: np.random.Generator,
     for k, pose in enumerate(_viewpoints(scene, rng, n_geo, (1.5, 1.7), (-0.35, -0.1))):
         img, _, _ = renderer.render(pose, want_ids=False)
         cv2.imwrite(str(geo / f"geo_{k}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        centre = -pose[:, :3].T @ pose[:, 3]
+        centre = camera_centre(pose)
         lines.append(f"geo_{k}.jpg {float(centre[0])!r} {float(centre[1])!r} {float(centre[2])!r}")
     (geo / "geo.txt").write_text("\n".join(lines) + "\n")
