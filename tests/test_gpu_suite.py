@@ -19,9 +19,9 @@ def test_gpu_suite_runs_on_cpu_with_gpu_parts_skipped(repo, tmp_path):
     for gpu_part in ("decode_cuda", "sfm_features_matching_gpu"):
         assert parts[gpu_part] == {"skipped": "no NVIDIA GPU"}, gpu_part
     assert parts["decode_cpu"]["frames"] == 20 and parts["decode_cpu"]["frames_per_s"] > 0
-    assert parts["frames"]["count"] == 20
-    cpu = parts["sfm_features_matching_cpu"]
-    assert cpu["device"] == "cpu" and cpu["frames"] == 20 and cpu["features_s"] > 0
+    cpu = parts["sfm_features_matching_cpu"]  # a 4 s clip: 20 or 21 frames by the end-frame rule
+    assert parts["frames"]["count"] == cpu["frames"] in (20, 21)
+    assert cpu["device"] == "cpu" and cpu["features_s"] > 0
     assert parts["detect"]["queries"] >= 1 and parts["detect"]["frames_per_s"] > 0
     assert parts["sfm_complete"]["device"] == "cpu" and parts["sfm_complete"]["registered"] >= 3
     assert all(p.get("peak_rss_mb", 1) > 0 for p in parts.values())
