@@ -73,7 +73,7 @@ def clip_refs(config: dict) -> list[ClipRef]:
     refs = read_vq3d_clip_refs(files["annotations"])
     if files["queries"] is not None and Path(files["queries"]).is_file():
         check_clips_in_queries(refs, files["queries"], files["annotations"])
-    return map_scan_folders(refs, config["ego4d"].get("scan_names"), files["annotations"])
+    return map_scan_folders(refs, config["ego4d"]["scan_names"], files["annotations"])
 
 
 def map_scan_folders(refs: list[ClipRef], scan_names, annotations) -> list[ClipRef]:
