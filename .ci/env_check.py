@@ -27,18 +27,22 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DUPLICATES = """
+# Two distributions writing the same non-empty file clobber each other (pycolmap and
+# pycolmap-cuda12 both install the pycolmap module); empty namespace markers (nvidia/__init__.py)
+# are shared on purpose.
 import collections, importlib.metadata as md
 owners = collections.defaultdict(set)
 for d in md.distributions():
-    top = (d.read_text("top_level.txt") or "").split()
-    if not top:
-        top = {f.parts[0].split(".")[0] for f in (d.files or [])
-               if f.parts and not f.parts[0].endswith((".dist-info", ".egg-info", ".pth", "__pycache__"))
-               and f.parts[0] not in ("..", "bin")}
-    for t in top:
-        owners[t].add(d.metadata["Name"].lower())
-clash = {t: sorted(o) for t, o in owners.items() if len(o) > 1 and not t.startswith("_")}
-print("distributions providing the same module:", clash or "none")
+    for f in d.files or []:
+        if not f.parts or f.parts[0] in ("..", "bin") or "__pycache__" in f.parts \\
+                or f.parts[0].endswith((".dist-info", ".egg-info")) or not f.size:
+            continue
+        owners[str(f)].add(d.metadata["Name"].lower())
+clash = collections.defaultdict(set)
+for path, o in owners.items():
+    if len(o) > 1:
+        clash[path.split("/")[0]] |= o
+print("distributions writing the same files:", dict(clash) or "none")
 raise SystemExit(1 if clash else 0)
 """
 TINY = """\
@@ -70,17 +74,16 @@ def pip_list(env: str, standins: dict[str, str]) -> list[str]:
     return out
 
 
-def rule_stages(env: str) -> dict[str, str]:
-    """rule -> 'module:function' for the rules whose conda: directive names envs/<env>.yaml, or a
-    variable (DETECT_ENV = "...yaml" if ... else "...yaml") one of whose choices does."""
-    found = {}
+def rule_envs(env: str) -> list[str]:
+    """The rules whose conda: directive names envs/<env>.yaml, or a variable
+    (DETECT_ENV = "...yaml" if ... else "...yaml") one of whose choices does."""
+    found = []
     texts = "\n".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk")))
     for smk in sorted((REPO / "rules").glob("*.smk")):
         blocks = re.split(r"^\s*rule (\w+):", smk.read_text(), flags=re.M)
         for name, body in zip(blocks[1::2], blocks[2::2]):
-            stage = re.search(r'stage="([\w.]+:\w+)"', body)
             conda = re.search(r'conda:\s*\n?\s*(.+)', body)
-            if not (stage and conda):
+            if not conda:
                 continue
             choice = conda.group(1).strip()
             if re.fullmatch(r"[A-Z_]+", choice):  # an env chosen by config
@@ -92,9 +95,9 @@ def rule_stages(env: str) -> dict[str, str]:
                     if depth <= 0:
                         break
                 if f"envs/{env}.yaml" in definition:
-                    found[name] = stage.group(1)
+                    found.append(name)
             elif f"envs/{env}.yaml" in choice:
-                found[name] = stage.group(1)
+                found.append(name)
     return found
 
 
@@ -131,12 +134,13 @@ def main(argv=None) -> int:
         subprocess.run(["bash", str(post)], check=True, env=env, cwd=work)
         print(f"{post.name} ran in {time.monotonic() - t1:.0f} s", flush=True)
     subprocess.run([py, "-c", DUPLICATES], check=True, env=env)
-    stages = rule_stages(args.env)
+    stages = rule_envs(args.env)
     if not stages:
         raise SystemExit(f"no rule uses envs/{args.env}.yaml")
-    code = ("import importlib, sys\n"
-            "for rule, target in " + repr(sorted(stages.items())) + ":\n"
-            "    mod, fn = target.split(':')\n"
+    # each rule's stage function, from vq3d's stage table, imported in the venv
+    code = ("import importlib\nfrom vq3d.stages import STAGES\n"
+            "for rule in " + repr(sorted(stages)) + ":\n"
+            "    mod, fn = STAGES[rule].func.split(':')\n"
             "    getattr(importlib.import_module(mod), fn)\n"
             "import vq3d; print('vq3d from', vq3d.__file__)\n")
     subprocess.run([py, "-c", code], check=True, env=env, cwd=work)
