@@ -103,6 +103,16 @@ def write_ref_poses(refs_dir: str | os.PathLike, camera: dict, cam_from_world: d
     dump_json(Path(refs_dir) / POSES, data)
 
 
+def write_scan_json(scan_dir: str | os.PathLike, scan_uid: str, camera: dict | None = None,
+                    **extra) -> None:
+    """`scan_dir/scan.json`: {"scan_uid", "camera" (COLMAP dict of the renders, optional), ...};
+    read by vq3d.scan (its renders' camera)."""
+    data = {"scan_uid": scan_uid, **extra}
+    if camera is not None:
+        data["camera"] = camera
+    dump_json(Path(scan_dir) / "scan.json", data)
+
+
 def write_geo(geo_dir: str | os.PathLike, centres: dict[str, np.ndarray]) -> None:
     """EgoLoc's `geo.txt`: one `name X Y Z` line per render (camera centre, scan frame)."""
     lines = [f"{n} {float(c[0])!r} {float(c[1])!r} {float(c[2])!r}" for n, c in centres.items()]

@@ -15,12 +15,12 @@ Folder layout (`scans/<scan_uid>/`), all coordinates in the scan frame (metres, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..formats.scan_refs import write_geo, write_ref_poses, write_ref_view, write_scan_json
 from ..geometry import camera_centre
 from .camera import Pinhole, cam_from_world, look_rotation, yaw_pitch_forward
 from .render import Renderer
@@ -71,8 +71,7 @@ def write_scan(scene: Scene, scan_uid: str, out: Path, rng: np.random.Generator,
     out.mkdir(parents=True)
     cam = Pinhole(width, height, 0.55 * width, 0.55 * width, width / 2, height / 2)
     renderer = Renderer(scene, cam)
-    (out / "scan.json").write_text(json.dumps({"scan_uid": scan_uid, "room_size": scene.size.tolist(),
-                                               "camera": cam.as_dict()}, indent=1))
+    write_scan_json(out, scan_uid, cam.as_dict(), room_size=scene.size.tolist())
     write_mesh(scene, out / "mesh.ply")
     refs = out / "refs"
     refs.mkdir()
@@ -80,17 +79,15 @@ def write_scan(scene: Scene, scan_uid: str, out: Path, rng: np.random.Generator,
     for k, pose in enumerate(_viewpoints(scene, rng, n_refs, (1.3, 1.8), (-0.5, 0.0))):
         img, invz, _ = renderer.render(pose, want_ids=False)
         name = f"ref_{k:03d}.jpg"
-        cv2.imwrite(str(refs / name), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
         depth = np.where(invz > 0, 1.0 / np.maximum(invz, 1e-9), 0).astype(np.float32)
-        np.save(refs / f"ref_{k:03d}_depth.npy", depth)
-        images[name] = {"cam_from_world": pose.tolist()}
-    (refs / "poses.json").write_text(json.dumps({"camera": cam.as_dict(), "images": images}))
+        write_ref_view(refs, name, img, depth, 95)
+        images[name] = pose
+    write_ref_poses(refs, cam.as_dict(), images)
     geo = out / "geo_register"
     geo.mkdir()
-    lines = []
+    centres = {}
     for k, pose in enumerate(_viewpoints(scene, rng, n_geo, (1.5, 1.7), (-0.35, -0.1))):
         img, _, _ = renderer.render(pose, want_ids=False)
         cv2.imwrite(str(geo / f"geo_{k}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        centre = camera_centre(pose)
-        lines.append(f"geo_{k}.jpg {float(centre[0])!r} {float(centre[1])!r} {float(centre[2])!r}")
-    (geo / "geo.txt").write_text("\n".join(lines) + "\n")
+        centres[f"geo_{k}.jpg"] = camera_centre(pose)
+    write_geo(geo, centres)
