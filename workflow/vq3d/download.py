@@ -181,15 +181,22 @@ def download_annotations(out_dir, aws_profile: str = "default", version: str = V
     return download_files(out_dir, "annotations", aws_profile, version)
 
 
-def download_scans(out_dir, scans_dir=None, aws_profile: str = "default", version: str = VERSION) -> list[Path]:
+def download_scans(out_dir, scans_dir=None, aws_profile: str = "default", version: str = VERSION,
+                   geo_register=None) -> list[Path]:
     """Fetch the VQ3D scans (`--datasets 3d_scans`: one tar per scan, Ego4d issue #61) and unpack
     each into scans_dir/<scan folder>/ (default out_dir/scans), the layout vq3d reads (the VQ3D
-    README's data/v1/3d/scans/<folder>). Returns the scan folders."""
-    from .scan_archive import extract_scan
+    README's data/v1/3d/scans/<folder>). `geo_register`: EgoLoc's data/geo_register folder; each
+    scan's renders there are copied into its folder as geo_register/ (where the pose stages look
+    for them). Returns the scan folders."""
+    from .scan_archive import add_geo_register, extract_scan
 
     scans_dir = Path(scans_dir) if scans_dir else Path(out_dir) / "scans"
     tars = download_files(out_dir, "3d_scans", aws_profile, version)
-    return [extract_scan(t, scans_dir) for t in tars]
+    folders = [extract_scan(t, scans_dir) for t in tars]
+    if geo_register:
+        for f in folders:
+            add_geo_register(f, Path(geo_register))
+    return folders
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -203,6 +210,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotations", action="store_true", help="same as --dataset annotations")
     parser.add_argument("--scans-dir", default=None, help="--dataset 3d_scans: where the scan folders go "
                                                           "(default OUT/scans)")
+    parser.add_argument("--geo-register", default=None, help="--dataset 3d_scans: EgoLoc's data/geo_register; "
+                                                             "each scan's renders are copied into its folder")
     parser.add_argument("--aws-profile", default="default")
     parser.add_argument("--version", default=VERSION, help="Ego4D release (default %(default)s)")
 
@@ -210,7 +219,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     dataset = "annotations" if args.annotations else args.dataset
     if dataset == "3d_scans":
-        folders = download_scans(args.out, args.scans_dir, args.aws_profile, args.version)
+        folders = download_scans(args.out, args.scans_dir, args.aws_profile, args.version, args.geo_register)
         print(f"{len(folders)} scans in {folders[0].parent if folders else args.scans_dir}")
         return 0
     if dataset:

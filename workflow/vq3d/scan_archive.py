@@ -88,3 +88,19 @@ def extract_scan(archive, scans_dir) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("%s: %d files unpacked into %s", archive.name, sum(m.isfile() for m in members), dest)
     return dest
+
+
+def add_geo_register(scan_folder, geo_register) -> Path | None:
+    """Copy EgoLoc's renders of this scan (geo_register/<folder>/: geo_N.jpg + geo.txt) into
+    scan_folder/geo_register/ (atomically); None when EgoLoc has none for it."""
+    scan_folder, src = Path(scan_folder), Path(geo_register) / Path(scan_folder).name
+    if not (src / "geo.txt").is_file():
+        log.warning("%s: no EgoLoc geo renders in %s", scan_folder.name, src)
+        return None
+    dest = scan_folder / "geo_register"
+    tmp = scan_folder / ".geo_register.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
