@@ -132,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
     rep = Path(args.replica)
     aws_dir = Path(args.aws_dir) if args.aws_dir else rep / ".aws"
     env_file = Path(args.env_file) if args.env_file else rep / "s3.env"
+    with contextlib.suppress(OSError):
+        os.remove(env_file)  # a stale one from an earlier server would point at a dead port
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
