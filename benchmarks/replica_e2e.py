@@ -116,8 +116,25 @@ def download_inputs(work: Path, rep: Path) -> dict:
     return {"download_s": time.monotonic() - t0}
 
 
+def corrupt_clip(rep: Path, clip_uid: str) -> None:
+    """Replace the S3-side file of one canonical clip by a damaged one (its first 4 KiB, then bytes
+    that are no H.264): the download succeeds, the clip's frames job fails."""
+    path = rep / "ego4d" / "v2" / "clips" / f"{clip_uid}.mp4"
+    head = path.read_bytes()[:4096]
+    path.write_bytes(head + bytes(range(256)) * 64)
+
+
+def finalize(config: Path) -> subprocess.CompletedProcess:
+    """The documented follow-up of a --keep-going run with failed clips."""
+    return subprocess.run([sys.executable, "-m", "vq3d", "finalize", "--configfile", str(config)],
+                          capture_output=True, text=True, timeout=600)
+
+
 def run(work, conf: dict | None = None, cores: int = 2, extra: dict | None = None,
-        splits=("val", "test"), keep_going: bool = False) -> dict:
+        splits=("val", "test"), keep_going: bool = False, corrupt: bool = False) -> dict:
+    """Replica, S3, downloads, then snakemake per split; with `corrupt`, afterwards one clip's
+    video is damaged on the S3 side and val runs again into results_corrupt (--keep-going, fresh
+    downloads), followed by `vq3d finalize`."""
     from vq3d.synth.serve import serving
 
     work = Path(work)
@@ -139,6 +156,28 @@ def run(work, conf: dict | None = None, cores: int = 2, extra: dict | None = Non
             if metrics.is_file():
                 entry["metrics"] = json.loads(metrics.read_text())
             report["runs"][split] = entry
+        if corrupt:
+            bad = report["clips"][0]
+            corrupt_clip(rep, bad)
+            import boto3.session
+
+            from vq3d.synth.replica import CLI_VERSION, VIDEO_BUCKET
+
+            boto3.session.Session(profile_name="default").client("s3").upload_file(
+                str(rep / "ego4d" / "v2" / "clips" / f"{bad}.mp4"), VIDEO_BUCKET,
+                f"public/{CLI_VERSION}/clips/{bad}.mp4")
+            cfg = yaml.safe_load(cfgs["val"].read_text())
+            cfg["results_dir"] = str(work / "results_corrupt")
+            cfg["ego4d"]["videos_dir"] = str(work / "data" / "ego4d" / "clips_corrupt")
+            path = work / "config_corrupt.yaml"
+            path.write_text(yaml.safe_dump(cfg))
+            t0 = time.monotonic()
+            proc = snakemake(path, work, cores, "--keep-going")
+            fin = finalize(path)
+            report["corrupt"] = {"clip": bad, "returncode": proc.returncode, "wall_s": time.monotonic() - t0,
+                                 "log_tail": (proc.stdout + proc.stderr)[-8000:], "config": str(path),
+                                 "finalize_returncode": fin.returncode, "finalize_out": fin.stdout + fin.stderr,
+                                 "results": str(work / "results_corrupt")}
     return report
 
 
@@ -151,11 +190,12 @@ def main(argv=None) -> int:
     ap.add_argument("--clip-seconds", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--corrupt", action="store_true", help="then damage one clip's video and run val again")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     conf = {"seed": args.seed, "scenes": args.scenes, "clips_per_scene": args.clips_per_scene,
             "clip_seconds": args.clip_seconds, "scale": args.scale}
-    report = run(args.work, conf, args.cores)
+    report = run(args.work, conf, args.cores, corrupt=args.corrupt)
     print(f"replica: {report['replica']['conf']} generated in {report['replica']['generate_s']:.0f} s; "
           f"download (annotations, 3d, 3d_scans) {report['download_s']:.1f} s")
     for split, r in report["runs"].items():
@@ -169,6 +209,11 @@ def main(argv=None) -> int:
                                             for k in ("succ", "qwp", "succ_star", "l2", "angle", "n_queries") if k in m))
         if r["returncode"]:
             print(r["log_tail"][-3000:])
+    if "corrupt" in report:
+        c = report["corrupt"]
+        print(f"\ncorrupted clip {c['clip']}: snakemake --keep-going exit {c['returncode']}, "
+              f"{c['wall_s']:.0f} s; vq3d finalize exit {c['finalize_returncode']}")
+        print(c["finalize_out"][-1500:])
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0 if all(r["returncode"] == 0 for r in report["runs"].values()) else 1

@@ -19,6 +19,8 @@ pytest.importorskip("moto.server")
 pytest.importorskip("ego4d")
 
 CONF = {"seed": 0, "scenes": 2, "clips_per_scene": 1, "queries_per_clip": 2, "clip_seconds": 12, "scale": 4}
+# CI-sized reference renders of the scans (the defaults render 150 views at 640x480)
+EXTRA = {"scan_refs": {"width": 320, "height": 240, "max_views": 40, "geo": 12}}
 STAGES = ("download", "frames", "detect", "pose_sfm", "pose_register", "pose_pnp", "pose_merge", "predict")
 
 
@@ -32,7 +34,7 @@ def _harness(repo):
 @pytest.fixture(scope="module")
 def replica_run(repo, tmp_path_factory):
     work = tmp_path_factory.mktemp("replica_e2e")
-    report = _harness(repo).run(work, CONF)
+    report = _harness(repo).run(work, CONF, extra=EXTRA, corrupt=True)
     return work, report
 
 

@@ -99,6 +99,7 @@ def serving(replica_dir, aws_dir, port: int | None = None, profile: str = "defau
     import boto3.session
 
     port = port or free_port()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per S3 request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
