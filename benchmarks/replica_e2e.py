@@ -116,12 +116,12 @@ def download_inputs(work: Path, rep: Path) -> dict:
     return {"download_s": time.monotonic() - t0}
 
 
-def corrupt_clip(rep: Path, clip_uid: str) -> None:
-    """Replace the S3-side file of one canonical clip by a damaged one (its first 4 KiB, then bytes
-    that are no H.264): the download succeeds, the clip's frames job fails."""
-    path = rep / "ego4d" / "v2" / "clips" / f"{clip_uid}.mp4"
-    head = path.read_bytes()[:4096]
-    path.write_bytes(head + bytes(range(256)) * 64)
+def corrupt_clip(rep: Path, clip_uid: str, out: Path) -> Path:
+    """A damaged copy of one canonical clip (its first 4 KiB, then bytes that are no H.264), to
+    replace the S3 object with: the download succeeds, the clip's frames job fails."""
+    head = (rep / "ego4d" / "v2" / "clips" / f"{clip_uid}.mp4").read_bytes()[:4096]
+    out.write_bytes(head + bytes(range(256)) * 64)
+    return out
 
 
 def finalize(config: Path) -> subprocess.CompletedProcess:
@@ -158,13 +158,13 @@ def run(work, conf: dict | None = None, cores: int = 2, extra: dict | None = Non
             report["runs"][split] = entry
         if corrupt:
             bad = report["clips"][0]
-            corrupt_clip(rep, bad)
+            damaged = corrupt_clip(rep, bad, work / f"{bad}.damaged.mp4")
             import boto3.session
 
             from vq3d.synth.replica import CLI_VERSION, VIDEO_BUCKET
 
             boto3.session.Session(profile_name="default").client("s3").upload_file(
-                str(rep / "ego4d" / "v2" / "clips" / f"{bad}.mp4"), VIDEO_BUCKET,
+                str(damaged), VIDEO_BUCKET,
                 f"public/{CLI_VERSION}/clips/{bad}.mp4")
             cfg = yaml.safe_load(cfgs["val"].read_text())
             cfg["results_dir"] = str(work / "results_corrupt")

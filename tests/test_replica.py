@@ -239,3 +239,30 @@ def test_scan_archive_layouts(tmp_path):
     with pytest.raises(InputError, match="scan archive cannot be read"):
         extract_scan(tmp_path / "bad.tar", scans)
     assert sorted(p.name for p in scans.iterdir()) == ["unict_3dscan_009", "unict_3dscan_010"]
+
+
+def test_cli_layout_options(tmp_path, capsys):
+    from vq3d.cli import main as cli_main
+
+    assert cli_main(["synth", "--layout", "ego4d", "--out", str(tmp_path / "r"), "--width", "640"]) == 1
+    assert "--width" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    assert cli_main(["synth", "--layout", "ego4d", "--out", str(tmp_path / "r"), "--scale", "5"]) == 1
+    assert "--scale" in capsys.readouterr().err
+    assert cli_main(["synth", "--layout", "ego4d", "--out", str(tmp_path / "r"), "--clip-seconds", "7.5"]) == 1
+    assert "whole seconds" in capsys.readouterr().err
+
+
+def test_run_failures_with_an_absolute_results_dir(tmp_path, monkeypatch, capsys):
+    """The end-of-run failure list works when results_dir is outside the working directory (the
+    replica run's configuration): it names the log by its absolute path."""
+    import time
+
+    from vq3d.slurm.status import print_run_failures
+
+    log = tmp_path / "results" / "logs" / "frames" / "clip-a.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("2026-12-01 10:00:00,000 ERROR vq3d: bad input: clip-a.mp4: not a readable video\n")
+    monkeypatch.chdir(tmp_path.parent)
+    print_run_failures(tmp_path / "results" / "logs", time.time() - 60)
+    err = capsys.readouterr().err
+    assert f"{log}: bad input: clip-a.mp4: not a readable video" in err

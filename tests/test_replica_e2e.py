@@ -50,6 +50,8 @@ def test_replica_e2e_val_and_test(replica_run):
     for split in ("val", "test"):
         results = work / f"results_{split}"
         for stage in STAGES:
+            if stage == "download" and split == "test":
+                continue  # the test run shares the data folder: its clips are already there
             for cuid in clips:
                 assert (results / "logs" / stage / f"{cuid}.log").is_file(), (split, stage, cuid)
         for cuid in clips:
@@ -78,3 +80,32 @@ def test_replica_test_submission_is_valid(replica_run):
     check = validate_file(work / "results_test" / "submission.json", template)
     assert check.ok, check.problems
     assert check.n_world == check.n_queries and check.n_pose == check.n_queries
+
+
+@pytest.mark.slow
+def test_replica_corrupted_clip_fails_alone_then_finalize(replica_run):
+    """One clip's video damaged at the source: the --keep-going run ends naming that clip as
+    failed (its frames job), the other clip finishes, and `vq3d finalize` writes a valid
+    submission and the metrics over all the split's queries."""
+    from vq3d.formats.submission import validate_file
+
+    work, report = replica_run
+    c = report["corrupt"]
+    bad = c["clip"]
+    good = [u for u in report["clips"] if u != bad]
+    assert c["returncode"] != 0
+    assert bad in c["log_tail"] and "frames" in c["log_tail"], c["log_tail"][-3000:]
+    results = work / "results_corrupt"
+    assert not (results / "predict" / f"{bad}.json").exists()
+    assert all((results / "predict" / f"{u}.json").is_file() for u in good)
+    assert c["finalize_returncode"] == 0, c["finalize_out"]
+    assert f"failed clip {bad}: frames:" in c["finalize_out"]
+    final = results / "final"
+    failed = (final / "failed_clips.tsv").read_text().splitlines()
+    assert len(failed) == 2 and failed[1].split("\t")[:2] == [bad, "frames"]
+    ann = work / "data/ego4d/v2/annotations/vq3d_val.json"
+    check = validate_file(final / "submission.json", ann)
+    assert check.ok, check.problems
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert metrics["n_queries"] == report["runs"]["val"]["metrics"]["n_queries"]  # all queries
+    assert 0 < metrics["qwp"] < 100 and check.n_world < check.n_queries

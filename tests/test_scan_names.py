@@ -85,3 +85,4 @@ def test_unreadable_mapping(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(InputError, match="not valid JSON"):
         read_scan_names(tmp_path / "bad.json")
+

@@ -167,7 +167,9 @@ def run_failures(logs_dir: Path | str, since: float, snakemake_log=None,
         if errors:
             last = errors[-1]
             reason = last.split(": ", 1)[-1] if re.search(" (ERROR|CRITICAL) ", last) else last
-            lines.append(f"{log.relative_to(workdir)}: {reason.strip()}")
+            # results_dir may be absolute (outside the working directory): name it as it is
+            shown = log.relative_to(workdir) if log.is_relative_to(workdir) else log
+            lines.append(f"{shown}: {reason.strip()}")
     seen = set()
     # Snakemake passes the run's log file(s): a path or a list of paths.
     smk_logs = [snakemake_log] if isinstance(snakemake_log, (str, Path)) else list(snakemake_log or [])
