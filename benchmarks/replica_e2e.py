@@ -190,12 +190,15 @@ def main(argv=None) -> int:
     ap.add_argument("--clip-seconds", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--ci-renders", action="store_true",
+                    help="the replica test's scan_refs: 40 views at 320x240 (default: the schema's)")
     ap.add_argument("--corrupt", action="store_true", help="then damage one clip's video and run val again")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     conf = {"seed": args.seed, "scenes": args.scenes, "clips_per_scene": args.clips_per_scene,
             "clip_seconds": args.clip_seconds, "scale": args.scale}
-    report = run(args.work, conf, args.cores, corrupt=args.corrupt)
+    extra = {"scan_refs": {"width": 320, "height": 240, "max_views": 40, "geo": 12}} if args.ci_renders else None
+    report = run(args.work, conf, args.cores, extra=extra, corrupt=args.corrupt)
     print(f"replica: {report['replica']['conf']} generated in {report['replica']['generate_s']:.0f} s; "
           f"download (annotations, 3d, 3d_scans) {report['download_s']:.1f} s")
     for split, r in report["runs"].items():
