@@ -77,6 +77,7 @@ def publish(replica_dir, s3, version: str = replica.CLI_VERSION) -> dict[str, in
 
 def write_aws_files(aws_dir: Path, port: int, profile: str = "default") -> dict[str, str]:
     """Throwaway credentials and config for the local S3; the environment that selects them."""
+    aws_dir = aws_dir.resolve()  # the env file is sourced from anywhere
     aws_dir.mkdir(parents=True, exist_ok=True)
     (aws_dir / "credentials").write_text(f"[{profile}]\naws_access_key_id = replica\n"
                                          "aws_secret_access_key = replica\n")
