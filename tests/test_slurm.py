@@ -25,6 +25,8 @@ import yaml
 
 from slurm_fixtures import make_tiny_workflow
 import localcluster  # tests/localcluster.py: the single-node cluster (test infrastructure)
+from vq3d import resources
+from vq3d.config import load_config
 from vq3d.slurm import launch, status
 
 REPO = Path(__file__).resolve().parents[1]
@@ -297,9 +299,15 @@ def test_real_workflow_runs_through_slurm(real_runs):
     cpu = [j for j in jobs.values() if "clip_cpu" in j["Comment"]]
     # Two sbatch per clip; synth was done before, the global rules run in the controller.
     assert len(gpu) == 2 and len(cpu) == 2 and len(jobs) == 4, {j: v["Comment"] for j, v in jobs.items()}
+    # frames -> detect || pose_sfm: one GPU, memory of the widest layer, each rule's request
+    # following the clip (vq3d.resources); Snakemake sums a layer's jobs and takes the widest.
+    config = load_config(overrides=REAL)
+    size = resources.clip_sizes(config, {}, [GOOD])[GOOD]
+    mem = {r: resources.mem_mb(r, size, config, 1) for r in ("frames", "detect", "pose_sfm")}
+    widest = max(mem["frames"], mem["detect"] + mem["pose_sfm"])
+    assert widest < 24000  # the clip-scaled request, not the old one size for all
     for job in gpu:
-        # frames -> detect || pose_sfm: one GPU, memory of the widest layer (8000 + 16000 MB).
-        assert job["TresPerNode"] == "gres:gpu:1" and job["MinMemoryNode"] == "24000M", job
+        assert job["TresPerNode"] == "gres:gpu:1" and job["MinMemoryNode"] == f"{widest}M", job
         assert job["Partition"] == "debug" and job["JobState"] == "COMPLETED"
     for job in cpu:
         assert "TresPerNode" not in job and job["JobState"] == "COMPLETED", job
