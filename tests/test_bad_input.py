@@ -470,9 +470,10 @@ def test_reference_camera_mistakes_in_pose_pnp(capsys, ds, media, kwargs, what):
     ([1, 2, 3], "not an EgoLoc detection file"),
     ({"predictions": {"predicted_response_track": [{"bboxes": [{"fno": 3, "x1": 1}]}],
                       "visual_crop": [queries_doc()["videos"][0]["clips"][0]["annotations"][0]
-                                      ["query_sets"]["1"]["visual_crop"]]}},
-     "predictions.predicted_response_track[0].bboxes[0]: expected a box {fno, x1, x2, y1, y2}"),
-    ({"dataset_predictions": {"a": 1}}, "field 'dataset_predictions' must be a list"),
+                                      ["query_sets"]["1"]["visual_crop"]],
+                      "dataset_uids": ["val_0000000000"]}},
+     "missing field predictions.predicted_response_track[0].bboxes[0].x2"),
+    ({"dataset_predictions": {"a": 1}}, "dataset_predictions must be list, got dict"),
 ], ids=["missing", "not-json", "top-level-list", "box-missing-field", "dump-wrong-type"])
 def test_precomputed_detection_mistakes_in_detect(capsys, ds, content, what):
     path = ds.root / "peaks.json" if content is None else ds.write("peaks.json", content)

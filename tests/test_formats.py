@@ -288,6 +288,73 @@ def test_peaks_errors(tmp_path):
         F.read_peaks(_write(tmp_path, {"x": 1}))
 
 
+def _dump(split):
+    frames = [F.DumpFrame(0, [], []), F.DumpFrame(1, [F.PeakBox(1, x1=10, y1=20, x2=30, y2=44)], [0.25]),
+              F.DumpFrame(2, [F.PeakBox(2, 10, 20, 30, 44), F.PeakBox(2, 1, 2, 3, 4)], [0.5, 0.125])]
+    vc = {"frame_number": 5, "x": 1.5, "y": 2, "width": 3, "height": 4}
+    uid = "val_0000000000" if split == "val" else {"clip_uid": "c", "query_frame": 3, "visual_crop": vc}
+    extra = {"visual_crop_fno": 5, "response_track": []} if split == "val" else {"metadata": {"query_set": "1"}}
+    return F.DetectionDump([uid], [F.DumpQuery("c", 3, vc, frames, extra)])
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_dump_round_trip(tmp_path, split):
+    dd = _dump(split)
+    F.write_dump(tmp_path / "d.json", dd)
+    raw = json.loads((tmp_path / "d.json").read_text())
+    # EgoLoc's layout: boxes without scores, the scores in a parallel list per frame
+    p = raw["dataset_predictions"][0]
+    assert p["top_boxes_per_clip"][1] == [{"fno": 1, "x1": 10, "x2": 30, "y1": 20, "y2": 44}]
+    assert p["top_scores_per_clip"] == [[], [0.25], [0.5, 0.125]]
+    assert F.read_dump(tmp_path / "d.json") == dd == F.read_detection_file(tmp_path / "d.json")
+
+
+def test_dump_errors(tmp_path):
+    good = peaks.dump_to_json(_dump("val"))
+    with pytest.raises(InputError, match="dataset_uids has 2 entries, dataset_predictions has 1"):
+        F.read_dump(_write(tmp_path, {**good, "dataset_uids": ["a", "b"]}))
+    bad = json.loads(json.dumps(good))
+    bad["dataset_predictions"][0]["top_scores_per_clip"][1] = ["x"]
+    with pytest.raises(InputError, match=r"top_scores_per_clip\[1\]\[0\] must be a finite number"):
+        F.read_dump(_write(tmp_path, bad))
+    bad["dataset_predictions"][0]["top_scores_per_clip"][1] = []
+    with pytest.raises(InputError, match=r"top_boxes_per_clip\[1\] and top_scores_per_clip\[1\]"):
+        F.read_dump(_write(tmp_path, bad))
+    bad["dataset_predictions"][0]["top_scores_per_clip"][1] = [0.25]
+    del bad["dataset_predictions"][0]["clip_uid"]
+    with pytest.raises(InputError, match=r"missing field dataset_predictions\[0\].clip_uid"):
+        F.read_detection_file(_write(tmp_path, bad))
+
+
+def test_test_peaks_keep_empty_clips_and_annotations(tmp_path):
+    # the exporter writes every clip and annotation of the query file, even without query sets
+    pf = F.PeakFile("test", videos=[F.PeakVideo("v", [
+        F.PeakClip("c1", []),
+        F.PeakClip("c2", [F.PeakPrediction({}, {"annotation_uid": "a0"}),
+                          F.PeakPrediction({"1": F.PeakTrack([F.PeakBox(4, 1, 2, 3, 4, {"detection_score": 0.5})],
+                                                             {"score": 0.5})})])])])
+    F.write_peaks(tmp_path / "p.json", pf)
+    back = F.read_peaks(tmp_path / "p.json")
+    assert back.videos == pf.videos and back.header["challenge"] == "ego4d_vq2d_challenge"
+    assert back.by_key() == {("c2", 1, "1"): pf.videos[0].clips[1].predictions[1].query_sets["1"].boxes}
+    assert back.by_key()[("c2", 1, "1")][0].score == 0.5
+
+
+@pytest.mark.parametrize("split,rel", [
+    ("val", "egoloc/data/metadata/vq_val_vq3d.json"),
+    ("test", "egoloc/2d_retrieval/data/vq_test_vq3d.json")])
+def test_exports_are_what_the_reader_reads(anchors, tmp_path, split, rel):
+    """The export stage writes through the same format: what it writes reads back, and writing
+    the read file gives the same JSON (real query files, no detections)."""
+    from vq3d.detect.export import main as export_main
+    export_main([], anchors / rel, tmp_path / "p.json", tmp_path / "d.json", split)
+    for read, to_json in ((F.read_peaks, peaks.peaks_to_json), (F.read_dump, peaks.dump_to_json)):
+        f = tmp_path / ("p.json" if read is F.read_peaks else "d.json")
+        assert to_json(read(f)) == json.loads(f.read_text())
+    n = sum(1 for q in F.read_queries(anchors / rel).queries)
+    assert len(F.read_dump(tmp_path / "d.json").queries) == n
+
+
 def test_clip_names(anchors):
     clips = F.read_clip_names(anchors / "egoloc/data/metadata/clip_names_val_test.json")
     assert sum(c.split == "val" for c in clips) == 44 and sum(c.split == "test" for c in clips) == 69

@@ -1,23 +1,13 @@
-"""Export a split's detections in EgoLoc's published formats (rule `export_peaks`).
+"""Export a split's detections in EgoLoc's published formats (rule `export_peaks`): the peak
+file `vq2d_{split}_vq3d_peak_clip.json` and the per-frame dump
+`baseline_vq3d_detection_v105_{split}.json`, both read and written by vq3d.formats.peaks.
 
-- Peak file `vq2d_{split}_vq3d_peak_clip.json` (as egoloc/2d_retrieval/data/):
-  val: {"predictions": {"predicted_response_track": [{"bboxes": [box...]}],
-  "ground_truth_response_track": [{"bboxes": [box...], "score": null}], "visual_crop": [...],
-  "dataset_uids": ["val_0000000000", ...], "accessed_frames": [query_frame], "total_frames":
-  [query_frame]}}: parallel lists over the valid query sets in query-file order (the order of
-  EgoLoc's val_annot_vq3d.json, checked against the anchors);
-  test: the VQ2D challenge format {"version", "challenge": "ego4d_vq2d_challenge", "results":
-  {"videos": [{"video_uid", "clips": [{"clip_uid", "predictions": [{"query_sets": {qid:
-  {"bboxes": [...], "score"}}, "annotation_uid"}]}]}]}}, one prediction per annotation.
-  A peak box is {fno, x1, x2, y1, y2 (integer pixels), clip_score, detection_score}; we have one
-  score per box, written as both (EgoLoc's clip_score came from a CLIP re-ranker we do not run).
-- Per-frame dump `baseline_vq3d_detection_v105_{split}.json` (EgoLoc's 2d_retrieval/
-  get_detection_peaks_{val,test}.py): {"dataset_uids": [...], "dataset_predictions": [{
-  "top_boxes_per_clip": [[{fno, x1, x2, y1, y2}, ...] per frame 0..query_frame-1],
-  "top_scores_per_clip": [[score, ...] per frame], "clip_uid", "query_frame", "visual_crop",
-  "visual_crop_fno", and "response_track" (val) or "metadata" (test)}]}. val dataset_uids are the
-  "val_%010d" strings; test ones are the query records (with metadata.annotation_uid), as EgoLoc
-  writes them.
+Val peak entries are the valid query sets in query-file order (the order of EgoLoc's
+val_annot_vq3d.json, checked against the anchors), named "val_%010d"; test peaks hold one
+prediction per annotation. A peak box has integer pixels and one score per box, written as both
+clip_score and detection_score (EgoLoc's clip_score came from a CLIP re-ranker we do not run).
+The dump lists frames 0..query_frame-1; its test dataset_uids are the query records (with
+metadata.annotation_uid), as EgoLoc writes them.
 """
 
 from __future__ import annotations
@@ -26,18 +16,18 @@ import logging
 import os
 from collections.abc import Iterable
 
-from ..atomic import write_json
 from ..errors import InputError
 from ..formats.clip_detections import ClipDetections, QueryDetections, ScoredBox, read_clip_detections
+from ..formats.peaks import (DetectionDump, DumpFrame, DumpQuery, PeakBox, PeakClip, PeakEntry,
+                             PeakFile, PeakPrediction, PeakTrack, PeakVideo, write_dump, write_peaks)
 
 log = logging.getLogger(__name__)
 
 
-def _ego_box(fno: int, b: ScoredBox, scores: bool = True) -> dict:
-    out = {"fno": int(fno), "x1": int(b.x1), "x2": int(round(b.x2)), "y1": int(b.y1), "y2": int(round(b.y2))}
-    if scores:
-        out.update(clip_score=float(b.score), detection_score=float(b.score))
-    return out
+def _ego_box(fno: int, b: ScoredBox, scores: bool = True) -> PeakBox:
+    return PeakBox(int(fno), x1=int(b.x1), y1=int(b.y1), x2=int(round(b.x2)), y2=int(round(b.y2)),
+                   scores={"clip_score": float(b.score), "detection_score": float(b.score)}
+                   if scores else {})
 
 
 def _valid_query_sets(raw: dict):
@@ -53,33 +43,32 @@ def _index(detections: Iterable[ClipDetections]) -> dict[tuple[str, int, str], Q
     return {(d.clip_uid, q.annotation_index, q.query_set): q for d in detections for q in d.queries}
 
 
-def peak_file(raw: dict, dets: dict, split: str) -> dict:
+def _gt_box(b: dict) -> PeakBox:
+    return PeakBox(b["frame_number"], x1=int(b["x"]), x2=int(b["x"] + b["width"]),
+                   y1=int(b["y"]), y2=int(b["y"] + b["height"]))
+
+
+def peak_file(raw: dict, dets: dict, split: str) -> PeakFile:
     if split == "val":
-        cols = {k: [] for k in ("predicted_response_track", "ground_truth_response_track", "visual_crop",
-                                "dataset_uids", "accessed_frames", "total_frames")}
-        n = 0
+        entries = []
         for _, clip, ai, _, qid, qs in _valid_query_sets(raw):
             if qs.get("is_valid", True) is False:
                 continue
             q = dets.get((clip["clip_uid"], ai, str(qid)))
-            cols["predicted_response_track"].append(
-                {"bboxes": [_ego_box(p.frame, p.box) for p in q.peaks] if q else []})
-            cols["ground_truth_response_track"].append({"bboxes": [
-                {"fno": b["frame_number"], "x1": int(b["x"]), "x2": int(b["x"] + b["width"]),
-                 "y1": int(b["y"]), "y2": int(b["y"] + b["height"])}
-                for b in sorted(qs.get("response_track") or [], key=lambda b: b["frame_number"])],
-                "score": None})
-            cols["visual_crop"].append(qs["visual_crop"])
-            cols["dataset_uids"].append(f"val_{n:010d}")
-            cols["accessed_frames"].append(qs["query_frame"])
-            cols["total_frames"].append(qs["query_frame"])
-            n += 1
-        return {"predictions": cols}
+            gt = sorted(qs.get("response_track") or [], key=lambda b: b["frame_number"])
+            entries.append(PeakEntry(
+                boxes=[_ego_box(p.frame, p.box) for p in q.peaks] if q else [],
+                dataset_uid=f"val_{len(entries):010d}",
+                extra={"ground_truth_response_track": {"bboxes": [_gt_box(b).to_json() for b in gt],
+                                                       "score": None},
+                       "visual_crop": qs["visual_crop"], "accessed_frames": qs["query_frame"],
+                       "total_frames": qs["query_frame"]}))
+        return PeakFile("val", entries=entries)
     videos = []
     for video in raw.get("videos", []):
-        vout = {"video_uid": video["video_uid"], "clips": []}
+        vout = PeakVideo(video["video_uid"], [])
         for clip in video.get("clips", []):
-            cout = {"clip_uid": clip["clip_uid"], "predictions": []}
+            cout = PeakClip(clip["clip_uid"], [])
             for ai, ann in enumerate(clip.get("annotations", [])):
                 qsets = {}
                 # EgoLoc/VQ2D list the valid query sets only (an annotation with none: all, empty)
@@ -87,41 +76,37 @@ def peak_file(raw: dict, dets: dict, split: str) -> dict:
                 for qid in valid or list(ann.get("query_sets", {})):
                     q = dets.get((clip["clip_uid"], ai, str(qid)))
                     peaks = q.peaks if q else []
-                    qsets[qid] = {"bboxes": [_ego_box(p.frame, p.box) for p in peaks],
-                                  "score": max((p.box.score for p in peaks), default=0.0)}
-                pred = {"query_sets": qsets}
-                if "annotation_uid" in ann:
-                    pred["annotation_uid"] = ann["annotation_uid"]
-                cout["predictions"].append(pred)
-            vout["clips"].append(cout)
+                    qsets[str(qid)] = PeakTrack([_ego_box(p.frame, p.box) for p in peaks],
+                                                {"score": max((p.box.score for p in peaks), default=0.0)})
+                extra = {"annotation_uid": ann["annotation_uid"]} if "annotation_uid" in ann else {}
+                cout.predictions.append(PeakPrediction(qsets, extra))
+            vout.clips.append(cout)
         videos.append(vout)
-    return {"version": raw.get("version", "1.0"), "challenge": "ego4d_vq2d_challenge",
-            "results": {"videos": videos}}
+    return PeakFile("test", videos=videos,
+                    header={"version": raw.get("version", "1.0"), "challenge": "ego4d_vq2d_challenge"})
 
 
-def detection_dump(raw: dict, dets: dict, split: str) -> dict:
+def detection_dump(raw: dict, dets: dict, split: str) -> DetectionDump:
     uids, preds = [], []
     for video, clip, ai, ann, qid, qs in _valid_query_sets(raw):
         if qs.get("is_valid", True) is False:
             continue
         q = dets.get((clip["clip_uid"], ai, str(qid)))
-        frames = q.frames if q else []
-        pred = {"top_boxes_per_clip": [[_ego_box(f, b, scores=False) for b in boxes] for f, boxes in frames],
-                "top_scores_per_clip": [[float(b.score) for b in boxes] for _, boxes in frames],
-                "clip_uid": clip["clip_uid"], "query_frame": qs["query_frame"],
-                "visual_crop": qs["visual_crop"], "visual_crop_fno": qs["visual_crop"]["frame_number"]}
+        frames = [DumpFrame(f, [_ego_box(f, b, scores=False) for b in boxes], [float(b.score) for b in boxes])
+                  for f, boxes in (q.frames if q else [])]
+        extra = {"visual_crop_fno": qs["visual_crop"]["frame_number"]}
         if split == "val":
-            pred["response_track"] = sorted(qs.get("response_track") or [], key=lambda b: b["frame_number"])
+            extra["response_track"] = sorted(qs.get("response_track") or [], key=lambda b: b["frame_number"])
             uids.append(f"val_{len(uids):010d}")
         else:
             meta = {"video_uid": video["video_uid"], "video_start_sec": clip.get("video_start_sec"),
                     "video_end_sec": clip.get("video_end_sec"), "clip_fps": clip.get("clip_fps"),
                     "query_set": str(qid), "annotation_uid": ann.get("annotation_uid")}
-            pred["metadata"] = meta
+            extra["metadata"] = meta
             uids.append({"metadata": meta, "clip_uid": clip["clip_uid"], "query_frame": qs["query_frame"],
                          "visual_crop": qs["visual_crop"]})
-        preds.append(pred)
-    return {"dataset_uids": uids, "dataset_predictions": preds}
+        preds.append(DumpQuery(clip["clip_uid"], qs["query_frame"], qs["visual_crop"], frames, extra))
+    return DetectionDump(uids, preds)
 
 
 def main(detections, queries, peaks, dump, split):
@@ -136,6 +121,6 @@ def main(detections, queries, peaks, dump, split):
                     if qs.get("is_valid", True) and (c["clip_uid"], ai, str(qid)) not in dets)
     if n_missing:
         log.warning("%d query sets of %s have no detections (clips not run?): exported empty", n_missing, queries)
-    write_json(peaks, peak_file(raw, dets, split))
-    write_json(dump, detection_dump(raw, dets, split))
+    write_peaks(peaks, peak_file(raw, dets, split))
+    write_dump(dump, detection_dump(raw, dets, split))
     log.info("exported %d queries from %d clips to %s and %s", len(dets), len(paths), peaks, dump)

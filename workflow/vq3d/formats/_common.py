@@ -62,6 +62,13 @@ def field(path, obj, key, types, where: str, *, optional: bool = False, default=
     return value
 
 
+def number(path, value, where: str) -> float:
+    """A finite JSON number (not a boolean) at `where`, as float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(path, f"{where} must be a finite number, got {value!r:.60}")
+    return float(value)
+
+
 def as_list(path, obj, key, where, *, optional=False):
     return field(path, obj, key, list, where, optional=optional)
 

@@ -9,6 +9,8 @@ Two published variants (egoloc/2d_retrieval/data/):
 - test (`vq2d_test_vq3d_peak_clip.json`): the VQ2D challenge format {"version", "challenge",
   "results": {"videos": [{"video_uid", "clips": [{"clip_uid", "predictions": [{"query_sets":
   {qset: {"bboxes"}}, "annotation_uid"}]}]}]}} — predictions[i] is VQ2D annotation index i.
+- the per-frame dump (`baseline_vq3d_detection_v105_{split}.json`, EgoLoc's
+  get_detection_peaks_{val,test}.py): DetectionDump, below.
 A box is {"fno" (clip frame), "x1", "x2", "y1", "y2"} plus optional scores (clip_score,
 detection_score). Keys (clip_uid, annotation_index, query_set) are VQ2D keys: map them to VQ3D
 with formats.mapping."""
@@ -20,21 +22,30 @@ import os
 from dataclasses import dataclass, field as dc_field
 
 from ..errors import InputError
-from ._common import as_dict, as_list, dump_json, field, load_json, uid
+from ._common import as_dict, as_list, dump_json, field, load_json, number, uid
 from .queries import QueryFile
 
 WHAT = "detection peaks file"
+DUMP_WHAT = "EgoLoc per-frame detection dump"
 Key = tuple[str, int, str]
+_COORDS = ("fno", "x1", "x2", "y1", "y2")
 
 
 @dataclass
 class PeakBox:
+    """An EgoLoc box: clip frame `fno` and corners in pixels of the original video."""
+
     frame: int
     x1: float
     y1: float
     x2: float
     y2: float
     scores: dict[str, float] = dc_field(default_factory=dict)  # clip_score, detection_score, ...
+
+    @property
+    def score(self) -> float:
+        """The detector's score: detection_score, else score, else 1.0 (a box with none)."""
+        return float(self.scores.get("detection_score", self.scores.get("score", 1.0)))
 
     def to_json(self) -> dict:
         return {"fno": self.frame, "x1": self.x1, "x2": self.x2, "y1": self.y1, "y2": self.y2,
@@ -43,28 +54,61 @@ class PeakBox:
 
 @dataclass
 class PeakEntry:
-    """One query's peaks. Val entries carry dataset_uid (and its other parallel fields in
-    `extra`); test entries carry the key and video_uid (and annotation_uid in `extra`)."""
+    """One val query's peaks; its other parallel fields (ground_truth_response_track,
+    visual_crop, accessed_frames, total_frames) in `extra`."""
 
     boxes: list[PeakBox]
-    key: Key | None = None
-    video_uid: str | None = None
-    dataset_uid: str | None = None
+    dataset_uid: str
     extra: dict = dc_field(default_factory=dict)
 
 
 @dataclass
+class PeakTrack:
+    """A test query set's peaks; other keys of its object (our exports' `score`) in `extra`."""
+
+    boxes: list[PeakBox]
+    extra: dict = dc_field(default_factory=dict)
+
+
+@dataclass
+class PeakPrediction:
+    """predictions[i] of a test clip: VQ2D annotation index i (annotation_uid in `extra`)."""
+
+    query_sets: dict[str, PeakTrack]
+    extra: dict = dc_field(default_factory=dict)
+
+
+@dataclass
+class PeakClip:
+    clip_uid: str
+    predictions: list[PeakPrediction]
+
+
+@dataclass
+class PeakVideo:
+    video_uid: str
+    clips: list[PeakClip]
+
+
+@dataclass
 class PeakFile:
+    """variant "val": `entries` (parallel lists, file order); "test": the `videos` tree.
+    `header`: the other top-level keys (val: metrics; test: version, challenge)."""
+
     variant: str  # "val" | "test"
-    entries: list[PeakEntry]
-    raw: dict = dc_field(default_factory=dict)
+    entries: list[PeakEntry] = dc_field(default_factory=list)
+    videos: list[PeakVideo] = dc_field(default_factory=list)
+    header: dict = dc_field(default_factory=dict)
 
     def by_key(self, dataset_keys: dict[str, Key] | None = None) -> dict[Key, list[PeakBox]]:
         """Peaks keyed by VQ2D (clip_uid, ai, query_set); val entries need `dataset_keys`
-        (from dataset_uid_keys) unless their key is already set."""
+        (from dataset_uid_keys)."""
+        if self.variant == "test":
+            return {(c.clip_uid, ai, q): t.boxes for v in self.videos for c in v.clips
+                    for ai, p in enumerate(c.predictions) for q, t in p.query_sets.items()}
         out = {}
         for e in self.entries:
-            key = e.key or (dataset_keys or {}).get(e.dataset_uid)
+            key = (dataset_keys or {}).get(e.dataset_uid)
             if key is None:
                 raise KeyError(f"peak entry {e.dataset_uid} has no (clip, ai, query_set) key: "
                                "pass dataset_keys from dataset_uid_keys()")
@@ -75,16 +119,16 @@ class PeakFile:
 def read_box(path, obj, where: str) -> PeakBox:
     if not isinstance(obj, dict):
         raise InputError(path, f"{where} must be an object with fno, x1, x2, y1, y2")
-    scores = {k: float(field(path, obj, k, float, where)) for k in obj
-              if k not in ("fno", "x1", "x2", "y1", "y2")}
-    return PeakBox(frame=field(path, obj, "fno", int, where),
-                   **{k: field(path, obj, k, float, where) for k in ("x1", "y1", "x2", "y2")},
+    scores = {k: float(field(path, obj, k, float, where)) for k in obj if k not in _COORDS}
+    frame = field(path, obj, "fno", int, where)
+    return PeakBox(frame, **{k: field(path, obj, k, float, where) for k in _COORDS[1:]},
                    scores=scores)
 
 
-def _boxes(path, track, where) -> list[PeakBox]:
-    return [read_box(path, b, f"{where}.bboxes[{i}]")
-            for i, b in enumerate(as_list(path, track, "bboxes", where))]
+def _track(path, track, where) -> PeakTrack:
+    boxes = [read_box(path, b, f"{where}.bboxes[{i}]")
+             for i, b in enumerate(as_list(path, track, "bboxes", where))]
+    return PeakTrack(boxes, {k: copy.deepcopy(v) for k, v in track.items() if k != "bboxes"})
 
 
 _VAL_LISTS = ("predicted_response_track", "ground_truth_response_track", "visual_crop",
@@ -100,6 +144,10 @@ def read_peaks(path: str | os.PathLike) -> PeakFile:
     if "results" in raw:
         return _read_test(path, raw)
     raise InputError(path, f"{WHAT} has neither 'predictions' (val variant) nor 'results' (test)")
+
+
+def _header(raw: dict, data_key: str) -> dict:
+    return {k: copy.deepcopy(v) for k, v in raw.items() if k != data_key}
 
 
 def _read_val(path, raw) -> PeakFile:
@@ -118,38 +166,40 @@ def _read_val(path, raw) -> PeakFile:
         if not isinstance(duid, str):
             raise InputError(path, f"predictions.dataset_uids[{i}] must be a string")
         entries.append(PeakEntry(
-            boxes=_boxes(path, tracks[i], f"predictions.predicted_response_track[{i}]"),
+            boxes=_track(path, tracks[i], f"predictions.predicted_response_track[{i}]").boxes,
             dataset_uid=duid,
             extra={k: lists[k][i] for k in _VAL_LISTS[1:] if k != "dataset_uids" and k in preds}))
-    return PeakFile(variant="val", entries=entries, raw=raw)
+    return PeakFile(variant="val", entries=entries, header=_header(raw, "predictions"))
 
 
 def _read_test(path, raw) -> PeakFile:
-    entries = []
+    videos = []
     res = as_dict(path, raw, "results", "")
     for vi, video in enumerate(as_list(path, res, "videos", "results")):
         vw = f"results.videos[{vi}]"
-        video_uid = uid(path, field(path, video, "video_uid", str, vw), "video_uid", vw)
+        vout = PeakVideo(uid(path, field(path, video, "video_uid", str, vw), "video_uid", vw), [])
         for ci, clip in enumerate(as_list(path, video, "clips", vw)):
             cw = f"{vw}.clips[{ci}]"
-            clip_uid = uid(path, field(path, clip, "clip_uid", str, cw), "clip_uid", cw)
+            cout = PeakClip(uid(path, field(path, clip, "clip_uid", str, cw), "clip_uid", cw), [])
             for ai, pred in enumerate(as_list(path, clip, "predictions", cw)):
                 pw = f"{cw}.predictions[{ai}]"
-                extra = {k: v for k, v in pred.items() if k != "query_sets"} \
-                    if isinstance(pred, dict) else {}
-                for qset, track in as_dict(path, pred, "query_sets", pw).items():
-                    entries.append(PeakEntry(
-                        boxes=_boxes(path, track, f"{pw}.query_sets.{qset}"),
-                        key=(clip_uid, ai, str(qset)), video_uid=video_uid, extra=extra))
-    return PeakFile(variant="test", entries=entries, raw=raw)
+                qsets = {str(q): _track(path, t, f"{pw}.query_sets.{q}")
+                         for q, t in as_dict(path, pred, "query_sets", pw).items()}
+                cout.predictions.append(PeakPrediction(
+                    qsets, {k: copy.deepcopy(v) for k, v in pred.items() if k != "query_sets"}))
+            vout.clips.append(cout)
+        videos.append(vout)
+    return PeakFile(variant="test", videos=videos, header=_header(raw, "results"))
 
 
 def peaks_to_json(pf: PeakFile) -> dict:
+    def track(boxes, extra=None):
+        return {"bboxes": [b.to_json() for b in boxes], **copy.deepcopy(extra or {})}
+
+    out = copy.deepcopy(pf.header)
     if pf.variant == "val":
-        out = {k: copy.deepcopy(v) for k, v in (pf.raw or {}).items() if k != "predictions"}
         out.setdefault("metrics", {})
-        preds = {"predicted_response_track": [{"bboxes": [b.to_json() for b in e.boxes]}
-                                              for e in pf.entries]}
+        preds = {"predicted_response_track": [track(e.boxes) for e in pf.entries]}
         for k in _VAL_LISTS[1:]:
             if k == "dataset_uids":
                 preds[k] = [e.dataset_uid for e in pf.entries]
@@ -159,30 +209,127 @@ def peaks_to_json(pf: PeakFile) -> dict:
         return out
     if pf.variant != "test":
         raise ValueError(f"unknown peaks variant {pf.variant!r}")
-    out = {k: copy.deepcopy(v) for k, v in (pf.raw or {}).items() if k != "results"}
     out.setdefault("version", "1.0")
     out.setdefault("challenge", "ego4d_vq2d_challenge")
-    videos: dict[str, dict] = {}
-    clips: dict[str, dict] = {}
-    for e in pf.entries:
-        if e.key is None or e.video_uid is None:
-            raise ValueError("test-variant peak entries need key and video_uid")
-        clip_uid, ai, qset = e.key
-        video = videos.setdefault(e.video_uid, {"video_uid": e.video_uid, "clips": []})
-        if clip_uid not in clips:
-            clips[clip_uid] = {"clip_uid": clip_uid, "predictions": []}
-            video["clips"].append(clips[clip_uid])
-        preds = clips[clip_uid]["predictions"]
-        while len(preds) <= ai:
-            preds.append({"query_sets": {}})
-        preds[ai].update({k: v for k, v in e.extra.items() if k not in preds[ai]})
-        preds[ai]["query_sets"][qset] = {"bboxes": [b.to_json() for b in e.boxes]}
-    out["results"] = {"videos": list(videos.values())}
+    out["results"] = {"videos": [
+        {"video_uid": v.video_uid, "clips": [
+            {"clip_uid": c.clip_uid, "predictions": [
+                {"query_sets": {q: track(t.boxes, t.extra) for q, t in p.query_sets.items()},
+                 **copy.deepcopy(p.extra)} for p in c.predictions]} for c in v.clips]}
+        for v in pf.videos]}
     return out
 
 
 def write_peaks(path: str | os.PathLike, pf: PeakFile) -> None:
     dump_json(path, peaks_to_json(pf))
+
+
+# ---- the per-frame dump baseline_vq3d_detection_v105_{val,test}.json ----
+# EgoLoc's 2d_retrieval/get_detection_peaks_{val,test}.py: {"dataset_uids": [...],
+# "dataset_predictions": [{"top_boxes_per_clip": [[{fno, x1, x2, y1, y2}, ...] per frame],
+# "top_scores_per_clip": [[score, ...] per frame], "clip_uid", "query_frame", "visual_crop",
+# "visual_crop_fno", "response_track" (val) | "metadata" (test)}]}. val dataset_uids are
+# "val_%010d" strings, test ones the query records.
+
+@dataclass
+class DumpFrame:
+    """One scored frame: its boxes (no scores inside) and their scores, in file order. A frame
+    without boxes has no fno of its own: it is its position in the list."""
+
+    frame: int
+    boxes: list[PeakBox]
+    scores: list[float]
+
+
+@dataclass
+class DumpQuery:
+    clip_uid: str
+    query_frame: int
+    visual_crop: dict          # the query file's visual_crop object, as written there
+    frames: list[DumpFrame]
+    extra: dict = dc_field(default_factory=dict)  # visual_crop_fno, response_track | metadata
+
+
+@dataclass
+class DetectionDump:
+    dataset_uids: list         # str (val) or query records (test), parallel to `queries`
+    queries: list[DumpQuery]
+    header: dict = dc_field(default_factory=dict)
+
+
+def is_dump(raw) -> bool:
+    return isinstance(raw, dict) and "dataset_predictions" in raw
+
+
+def read_dump(path: str | os.PathLike) -> DetectionDump:
+    return _dump_from_json(path, load_json(path, DUMP_WHAT))
+
+
+def _dump_from_json(path, raw) -> DetectionDump:
+    if not is_dump(raw):
+        raise InputError(path, f"{DUMP_WHAT} must be an object with 'dataset_predictions'")
+    preds = as_list(path, raw, "dataset_predictions", "")
+    uids = as_list(path, raw, "dataset_uids", "")
+    if len(uids) != len(preds):
+        raise InputError(path, f"dataset_uids has {len(uids)} entries, "
+                               f"dataset_predictions has {len(preds)}")
+    queries = []
+    for i, p in enumerate(preds):
+        w = f"dataset_predictions[{i}]"
+        boxes = as_list(path, p, "top_boxes_per_clip", w)
+        scores = as_list(path, p, "top_scores_per_clip", w)
+        if len(boxes) != len(scores):
+            raise InputError(path, f"{w}: top_boxes_per_clip and top_scores_per_clip must be "
+                                   "lists of the same length")
+        frames = []
+        for fi, (fb, fs) in enumerate(zip(boxes, scores)):
+            if not isinstance(fb, list) or not isinstance(fs, list) or len(fb) != len(fs):
+                raise InputError(path, f"{w}: top_boxes_per_clip[{fi}] and top_scores_per_clip"
+                                       f"[{fi}] must be lists of the same length")
+            fboxes = [read_box(path, b, f"{w}.top_boxes_per_clip[{fi}][{bi}]")
+                      for bi, b in enumerate(fb)]
+            fscores = [number(path, s, f"{w}.top_scores_per_clip[{fi}][{si}]")
+                       for si, s in enumerate(fs)]
+            frames.append(DumpFrame(fboxes[0].frame if fboxes else fi, fboxes, fscores))
+        queries.append(DumpQuery(
+            clip_uid=uid(path, field(path, p, "clip_uid", str, w), "clip_uid", w),
+            query_frame=field(path, p, "query_frame", int, w),
+            visual_crop=copy.deepcopy(field(path, p, "visual_crop", dict, w)),
+            frames=frames,
+            extra={k: copy.deepcopy(v) for k, v in p.items()
+                   if k not in ("top_boxes_per_clip", "top_scores_per_clip", "clip_uid",
+                                "query_frame", "visual_crop")}))
+    header = {k: copy.deepcopy(v) for k, v in raw.items() if k not in ("dataset_uids", "dataset_predictions")}
+    return DetectionDump(copy.deepcopy(uids), queries, header)
+
+
+def dump_to_json(dd: DetectionDump) -> dict:
+    out = copy.deepcopy(dd.header)
+    out["dataset_uids"] = copy.deepcopy(dd.dataset_uids)
+    out["dataset_predictions"] = [
+        {"top_boxes_per_clip": [[b.to_json() for b in f.boxes] for f in q.frames],
+         "top_scores_per_clip": [list(f.scores) for f in q.frames],
+         "clip_uid": q.clip_uid, "query_frame": q.query_frame,
+         "visual_crop": copy.deepcopy(q.visual_crop), **copy.deepcopy(q.extra)}
+        for q in dd.queries]
+    return out
+
+
+def write_dump(path: str | os.PathLike, dd: DetectionDump) -> None:
+    dump_json(path, dump_to_json(dd))
+
+
+def read_detection_file(path: str | os.PathLike) -> PeakFile | DetectionDump:
+    """An EgoLoc detection file of any of the three shapes, told apart by its content."""
+    raw = load_json(path, "precomputed detections file")
+    if is_dump(raw):
+        return _dump_from_json(path, raw)
+    if isinstance(raw, dict) and isinstance(raw.get("predictions"), dict):
+        return _read_val(path, raw)
+    if isinstance(raw, dict) and isinstance(raw.get("results"), dict):
+        return _read_test(path, raw)
+    raise InputError(path, "not an EgoLoc detection file: expected 'dataset_predictions' "
+                           "(per-frame dump), 'predictions' (val peaks) or 'results' (test peaks)")
 
 
 # ---- val_annot_vq3d.json: the flat list that names each val dataset_uid ----
