@@ -84,10 +84,10 @@ def write_q(path: Path, clips: dict[str, tuple]) -> Path:
 CONF = {"fps": 5, "decoder": "cpu", "max_side": None, "jpeg_quality": 2}
 
 
-def run(tmp_path, video, window, *, is_clip=False, conf=CONF, uid="clip0"):
+def run(tmp_path, video, window, *, is_clip=False, conf=CONF, uid="clip0", **kwargs):
     q = write_q(tmp_path / "q.json", {uid: window})
     out = tmp_path / "out" / uid
-    summary = frames.main(str(video), str(q), str(out), uid, is_clip, dict(conf))
+    summary = frames.main(str(video), str(q), str(out), uid, is_clip, dict(conf), **kwargs)
     return out, summary
 
 
@@ -175,6 +175,35 @@ def test_max_side_downscales(tmp_path, videos):
     img = cv2.imread(str(out / "color_0000000.jpg"))
     assert img.shape == (120, 160, 3)
     assert [read_index(p) for p in sorted(out.glob("color_*.jpg"))] == [30 + 6 * i for i in range(11)]
+
+
+@pytest.mark.parametrize("decoder", ["cpu", "cuda"])
+def test_ffmpeg_takes_the_rules_threads(tmp_path, videos, monkeypatch, decoder):
+    """The job's threads cap ffmpeg's decoder (CPU), filters and JPEG encoder (the rule's
+    `threads`, not every CPU of the node); the frames do not depend on the count. The cuda
+    request falls back to the CPU here when the machine has no NVDEC, with the same caps."""
+    calls = []
+    real = frames.run_ffmpeg
+
+    def recording(args, **kw):
+        calls.append(args)
+        return real(args, **kw)
+
+    monkeypatch.setattr(frames, "run_ffmpeg", recording)
+    outputs = {}
+    for n in (1, 3):
+        calls.clear()
+        out, _ = run(tmp_path / str(n), videos["30"], (2.0, 5.0), threads=n,
+                     conf={**CONF, "decoder": decoder})
+        for args in calls:
+            i = args.index("-i")
+            assert args[args.index("-filter_threads") + 1] == str(n)
+            assert args[i + 1:][args[i + 1:].index("-threads") + 1] == str(n)  # the encoder
+            if "-hwaccel" not in args:  # the CPU decoder
+                assert args[:i][args[:i].index("-threads") + 1] == str(n)
+        assert calls and (decoder == "cuda" or (len(calls) == 1 and "-hwaccel" not in calls[0]))
+        outputs[n] = [p.read_bytes() for p in sorted(out.glob("*.jpg"))]
+    assert len(outputs[1]) == 16 and outputs[1] == outputs[3]
 
 
 def test_cuda_request_falls_back_to_cpu(tmp_path, videos):

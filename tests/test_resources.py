@@ -84,7 +84,7 @@ def test_dry_run_prints_predicted_hours(repo, tmp_path):
     assert any(ln.strip().startswith("total") for ln in out.splitlines())
 
 
-@pytest.mark.parametrize("rule", ["synth", "detect", "pose_sfm", "pose_register", "pose_pnp"])
+@pytest.mark.parametrize("rule", ["synth", "frames", "detect", "pose_sfm", "pose_register", "pose_pnp"])
 def test_multithreaded_stages_take_the_rules_threads(rule):
     """Stages that run pools get the rule's threads (vq3d.stage_runner passes `threads`)."""
     module, func = STAGES[rule].func.split(":")

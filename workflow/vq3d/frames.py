@@ -43,7 +43,7 @@ from .atomic import atomic_dir
 from .errors import InputError
 from .formats.clip_frames import GLOB, PATTERN, count_frames, frame_name, write_frames_info
 from .formats.queries import ClipTiming, read_queries
-from .video.ffmpeg import FFmpegError, choose_decoder, decoder_args, locate, run_ffmpeg
+from .video.ffmpeg import FFmpegError, choose_decoder, cpu_count, decoder_args, locate, run_ffmpeg
 from .video.probe import VideoInfo, probe
 
 log = logging.getLogger(__name__)
@@ -131,25 +131,30 @@ def _filter_graph(margin: float, fps: float, src_fps: float, count: int,
 
 def extract(video: str | Path, out_dir: str | Path, start: float, count: int, info: VideoInfo,
             *, fps: float, decoder: str, size: tuple[int, int] | None, jpeg_quality: int,
-            what: str) -> None:
-    """Write clip frames 0..count-1 of the window starting at `start` into out_dir (not atomic)."""
+            what: str, threads: int = -1) -> None:
+    """Write clip frames 0..count-1 of the window starting at `start` into out_dir (not atomic).
+    `threads` caps the decoder, the filters and the JPEG encoder alike (-1: every CPU we may
+    use); the frames are the same for any count."""
+    threads = threads if threads > 0 else cpu_count()
     # Seek one source frame early: the nearest frame to the clip start may precede it.
     margin = min(start, 1.0 / info.fps)
     seek = start - margin
     read_for = margin + (count - 1) / fps + 2.0 / info.fps
-    args = [*decoder_args(decoder),
+    args = ["-filter_threads", str(threads), *decoder_args(decoder, threads),
             "-ss", f"{seek:.6f}", "-t", f"{read_for:.6f}", "-i", str(video),
             "-an", "-sn", "-dn",
             "-vf", _filter_graph(margin, fps, info.fps, count, size),
             "-fps_mode", "passthrough", "-c:v", "mjpeg", "-q:v", str(jpeg_quality),
+            "-threads", str(threads),
             "-f", "image2", "-start_number", "0", str(Path(out_dir) / PATTERN)]
     stderr = run_ffmpeg(args, total_frames=count, what=what)
     for line in stderr.strip().splitlines()[-5:]:
         log.warning("ffmpeg: %s", line)
 
 
-def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
-    """Extract the clip's frames; `conf`: the validated frames section (config_slice)."""
+def main(video, queries, out_dir, clip_uid, video_is_clip, conf, threads: int = -1) -> dict:
+    """Extract the clip's frames; `conf`: the validated frames section (config_slice);
+    `threads`: the job's (the rule's `threads`; -1: every CPU this process may use)."""
     t0 = time.perf_counter()
     clips = read_queries(queries).clips
     if clip_uid not in clips:
@@ -189,12 +194,13 @@ def main(video, queries, out_dir, clip_uid, video_is_clip, conf) -> dict:
     decoder = choose_decoder(conf["decoder"], video)
     binary = locate()
     log.info("%s: %d frames at %g fps, source frames %d + %g·i (%.3f–%.3f s) of %s (%dx%d, "
-             "%.3f fps), decoder %s, %s ffmpeg %s (%s)", clip_uid, available, fps, cf.first,
-             cf.step, start, end, video, info.width, info.height, info.fps, decoder,
-             binary.source, binary.path, binary.version)
+             "%.3f fps), decoder %s, %s ffmpeg %s (%s), %d thread(s)", clip_uid, available, fps,
+             cf.first, cf.step, start, end, video, info.width, info.height, info.fps, decoder,
+             binary.source, binary.path, binary.version, threads if threads > 0 else cpu_count())
     scale = size if size != (info.width, info.height) else None
     with atomic_dir(out_dir) as tmp:
-        kwargs = dict(fps=fps, size=scale, jpeg_quality=conf["jpeg_quality"], what=clip_uid)
+        kwargs = dict(fps=fps, size=scale, jpeg_quality=conf["jpeg_quality"], what=clip_uid,
+                      threads=threads)
         try:
             extract(video, tmp, start, available, info, decoder=decoder, **kwargs)
         except FFmpegError as exc:

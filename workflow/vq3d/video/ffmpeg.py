@@ -180,11 +180,12 @@ def choose_decoder(requested: str, video: str | Path) -> str:
     return "cpu"
 
 
-def decoder_args(decoder: str) -> list[str]:
+def decoder_args(decoder: str, threads: int = -1) -> list[str]:
+    """Input options of the decoder; `threads` for a CPU decode (-1: every CPU we may use)."""
     if decoder == "cuda":
         # Frames come back to system memory so the CPU filters (select, scale) apply unchanged.
         return ["-hwaccel", "cuda"]
-    return ["-threads", str(cpu_count())]
+    return ["-threads", str(threads if threads > 0 else cpu_count())]
 
 
 def run_ffmpeg(args: list[str], *, total_frames: int | None = None, what: str = "",
