@@ -173,9 +173,11 @@ def predict_variant(data: Path, results: Path, out: Path, conf: dict, peaks: str
                 q.peaks = pick_peaks(q.frames, {**config["detect"]["peaks"], "method": peaks})
             detections = out / "detect" / f"{clip}.json"
             write_clip_detections(detections, det)
+        merged = results / "pose" / clip / "scan_from_model.json"  # absent in older runs: fitted then
         predict_main(detections, results / "poses" / f"{clip}.json",
                      results / "pose" / clip / "sfm", data / "vq_val_vq3d.json",
-                     data / "scan_to_intrinsics.json", path, clip, ref["scan_uid"], full)
+                     data / "scan_to_intrinsics.json", path, clip, ref["scan_uid"], full,
+                     scan_from_model=merged if merged.is_file() else None)
         files.append(path)
     sub = out / "submission.json"
     submission_stage.main(files, data / "vq3d_val.json", sub,

@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 
-from vq3d.pose import colmap_io, geometry
+from vq3d.geometry import apply_sim3, camera_centre
+from vq3d.pose import colmap_io
+from vq3d.pose.sim3 import ransac_sim3
 from vq3d.pose.register import read_geo
 
 SCANS = [f"unict_3dscan_00{i}" for i in range(1, 5)]
@@ -34,14 +36,14 @@ def leave_one_out(names: list[str], model: np.ndarray, scan: np.ndarray, thr: fl
     err = np.full(len(names), np.nan)
     for k in range(len(names)):
         rest = np.arange(len(names)) != k
-        fit = geometry.ransac_sim3(model[rest], scan[rest], thr)
+        fit = ransac_sim3(model[rest], scan[rest], thr)
         if fit is not None:
-            err[k] = np.linalg.norm(geometry.apply_sim3(fit.tgt_from_src, model[k:k + 1])[0] - scan[k])
+            err[k] = np.linalg.norm(apply_sim3(fit.tgt_from_src, model[k:k + 1])[0] - scan[k])
     return err
 
 
 def evaluate(rec: pycolmap.Reconstruction, centres_scan: dict, thr: float) -> dict:
-    imgs = {rec.image(i).name: geometry.centre(rec.image(i).cam_from_world()) for i in rec.reg_image_ids()}
+    imgs = {rec.image(i).name: camera_centre(rec.image(i).cam_from_world()) for i in rec.reg_image_ids()}
     names = sorted(n for n in imgs if n in centres_scan)
     out = {"registered": len(names), "focal": None, "residual_med": np.nan, "inliers": 0,
            "loo_med": np.nan, "loo_p90": np.nan}
@@ -52,7 +54,7 @@ def evaluate(rec: pycolmap.Reconstruction, centres_scan: dict, thr: float) -> di
         return out
     model = np.stack([imgs[n] for n in names])
     scan = np.stack([centres_scan[n] for n in names])
-    fit = geometry.ransac_sim3(model, scan, thr)
+    fit = ransac_sim3(model, scan, thr)
     if fit is not None:
         out["residual_med"] = float(np.median(fit.residuals[fit.inliers]))
         out["inliers"] = int(fit.inliers.sum())

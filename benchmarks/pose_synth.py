@@ -22,7 +22,8 @@ import numpy as np
 
 from vq3d.formats.poses import read_poses
 from vq3d.config import defaults
-from vq3d.pose import geometry, merge, pnp, register, sfm
+from vq3d import geometry
+from vq3d.pose import merge, pnp, register, sfm
 
 CONF = defaults("pose")  # the whole pose section: a superset of every pose stage's slice
 
@@ -43,7 +44,7 @@ def run_clip(frames, intrinsics, scan_dir, scan_uid, clip_uid, work: Path, conf:
     t0 = time.perf_counter()
     merge.main(frames_dir=frames, sfm_dir=work / "sfm", registration=work / "registration.json",
                pnp=work / "pnp.json", poses=work / "poses.json", summary=work / "summary.json",
-               clip_uid=clip_uid, conf=conf)
+               scan_from_model=work / "scan_from_model.json", clip_uid=clip_uid, conf=conf)
     t["merge"] = time.perf_counter() - t0
     return t
 
@@ -54,7 +55,7 @@ def errors(est_poses, gt_cam_from_world: np.ndarray) -> tuple[np.ndarray, np.nda
     for i in np.flatnonzero(good):
         a, b = geometry.rigid(est_poses.cam_from_world[i]), geometry.rigid(gt_cam_from_world[i])
         rot.append(geometry.rotation_error_deg(a, b))
-        cen.append(np.linalg.norm(geometry.centre(a) - geometry.centre(b)))
+        cen.append(np.linalg.norm(geometry.camera_centre(a) - geometry.camera_centre(b)))
     return good, np.array(rot), np.array(cen)
 
 

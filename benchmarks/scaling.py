@@ -112,8 +112,8 @@ def stage_merge(spec: dict) -> dict:
     from vq3d.pose import merge
 
     merge.main(frames_dir=spec["frames"], sfm_dir=spec["sfm"], registration=spec["registration"],
-               pnp=spec["pnp"], poses=spec["poses"], summary=spec["summary"], clip_uid=spec["clip"],
-               conf=spec["pose"])
+               pnp=spec["pnp"], poses=spec["poses"], summary=spec["summary"],
+               scan_from_model=spec["scan_from_model"], clip_uid=spec["clip"], conf=spec["pose"])
     return {}
 
 
@@ -121,7 +121,8 @@ def stage_predict(spec: dict) -> dict:
     from vq3d.predict.stage import main
 
     main(spec["detections"], spec["poses"], spec["sfm"], spec["queries"], spec["intrinsics"],
-         spec["out"], spec["clip"], spec["scan_uid"], spec["conf"]["predict"])
+         spec["out"], spec["clip"], spec["scan_uid"], spec["conf"]["predict"],
+         scan_from_model=spec["scan_from_model"])
     return {}
 
 
@@ -174,14 +175,14 @@ def pose_quality(poses: Path, gt: Path, clip: str) -> dict:
     import numpy as np
 
     from vq3d.formats.poses import read_poses
-    from vq3d.pose import geometry
+    from vq3d import geometry
 
     est, ref = read_poses(poses)[clip], read_poses(gt)[clip]
     rot, cen = [], []
     for i in np.flatnonzero(est.good):
         a, b = geometry.rigid(est.cam_from_world[i]), geometry.rigid(ref.cam_from_world[i])
         rot.append(geometry.rotation_error_deg(a, b))
-        cen.append(float(np.linalg.norm(geometry.centre(a) - geometry.centre(b))))
+        cen.append(float(np.linalg.norm(geometry.camera_centre(a) - geometry.camera_centre(b))))
     return {"posed_pct": 100.0 * float(np.mean(est.good)),
             "rot_med_deg": statistics.median(rot) if rot else None,
             "centre_med_cm": 100 * statistics.median(cen) if cen else None}
@@ -222,9 +223,11 @@ def measure(n_frames: int, args, work: Path) -> dict:
         st[f"merge_{mapper}"] = run_stage("merge", {**common, "pose": pose, "sfm": str(m / "sfm"),
                                                     "registration": str(m / "registration.json"),
                                                     "pnp": str(root / "pnp.json"), "poses": str(m / "poses.json"),
-                                                    "summary": str(m / "summary.json")}, root)
+                                                    "summary": str(m / "summary.json"),
+                                                    "scan_from_model": str(m / "scan_from_model.json")}, root)
         st[f"predict_{mapper}"] = run_stage("predict", {**common, "detections": str(root / "detect.json"),
                                                         "poses": str(m / "poses.json"), "sfm": str(m / "sfm"),
+                                                        "scan_from_model": str(m / "scan_from_model.json"),
                                                         "out": str(m / "predict.json")}, root)
         res["quality"][mapper] = pose_quality(m / "poses.json", data / "gt" / "poses" / f"{clip}.json", clip)
     return res

@@ -34,13 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def pnp_errors(pnp_json: Path, gt: np.ndarray) -> dict:
-    from vq3d.pose import geometry
+    from vq3d import geometry
     res = json.loads(pnp_json.read_text())
     rot, cen = [], []
     for p in res["posed"]:
         est, truth = geometry.rigid(np.array(p["cam_from_world"])), geometry.rigid(gt[p["frame"]])
         rot.append(geometry.rotation_error_deg(est, truth))
-        cen.append(float(np.linalg.norm(geometry.centre(est) - geometry.centre(truth))))
+        cen.append(float(np.linalg.norm(geometry.camera_centre(est) - geometry.camera_centre(truth))))
     return {"posed": len(res["posed"]), "frames": res["frames"],
             "rot_median_deg": float(np.median(rot)) if rot else None, "rot_max_deg": float(np.max(rot)) if rot else None,
             "centre_median_m": float(np.median(cen)) if cen else None, "centre_max_m": float(np.max(cen)) if cen else None}

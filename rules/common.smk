@@ -38,6 +38,9 @@ SCRIPT = "scripts/run_stage.py"
 POSES = str(RESULTS / "poses" / "{clip}.json")
 POSE_SUMMARY = str(RESULTS / "pose" / "{clip}" / "summary.json")
 PRECOMPUTED_POSES = KIND == "ego4d" and config["ego4d"]["precomputed"]["poses"]
+# Each SfM sub-model's scan_from_model as pose_merge made the poses with (predict maps the
+# sub-model's points with it); imported poses come without (predict fits one to them).
+SCAN_FROM_MODEL = str(RESULTS / "pose" / "{clip}" / "scan_from_model.json")
 SCAN_REFS = RESULTS / "scan_refs"  # per scan: views rendered from its mesh (rules/scan.smk)
 
 # Each clip's frame count and resolution, from the configuration or the query file, so that
@@ -144,6 +147,13 @@ def synth_scans(wildcards):
 def synth_out_dir(wildcards, output):
     """The synthetic dataset folder: where the synth rule's declared outputs live."""
     return str(Path(output.intrinsics).parent)
+
+
+def merged_scan_from_model(wildcards):
+    """pose_merge's sub-model Sim(3) file for predict; none when the poses are imported."""
+    if PRECOMPUTED_POSES:
+        return {}
+    return {"scan_from_model": SCAN_FROM_MODEL.format(clip=wildcards.clip)}
 
 
 def mono_frames(wildcards):

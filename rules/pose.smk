@@ -86,7 +86,8 @@ rule pose_pnp:
 if not PRECOMPUTED_POSES:
 
     rule pose_merge:
-        """One world->camera pose per clip frame (EgoLoc pose JSON) and a per-clip summary."""
+        """One world->camera pose per clip frame (EgoLoc pose JSON), each sub-model's Sim(3) to
+        the scan frame, and a per-clip summary."""
         input:
             frames_dir=rules.frames.output.out_dir,
             sfm_dir=rules.pose_sfm.output.out_dir,
@@ -95,6 +96,7 @@ if not PRECOMPUTED_POSES:
         output:
             poses=POSES,
             summary=POSE_SUMMARY,
+            scan_from_model=SCAN_FROM_MODEL,
         params:
             clip_uid="{clip}",
             conf=config_slice(config, "pose_merge"),

@@ -5,6 +5,7 @@ rule predict:
     """3D position of every query of one clip, in the scan frame and the query frame's camera."""
     input:
         unpack(mono_frames),
+        unpack(merged_scan_from_model),
         detections=rules.detect.output.out,
         poses=POSES,
         sfm_dir=rules.pose_sfm.output.out_dir,

@@ -40,9 +40,9 @@ POSE = {
     "refine_with_pnp": {"pose_merge"}, "sim3_min_pnp_frames": {"pose_merge"},
     "max_disagreement_m": {"pose_merge"}, "interpolate_max_gap": {"pose_merge"},
 }
-PREDICT_ALWAYS = ["depth", "aggregation", "min_points", "max_depth_m", "sfm_sim3_threshold_m",
-                  "sfm_surface_offset", "triangulation_max_error_deg",
-                  "triangulation_min_angle_deg", "fallback", "undistort"]
+PREDICT_ALWAYS = ["depth", "aggregation", "min_points", "max_depth_m", "sfm_surface_offset",
+                  "triangulation_max_error_deg", "triangulation_min_angle_deg", "fallback",
+                  "undistort"]
 MONO = ["mono_checkpoint", "mono_input_size", "mono_output"]
 NMS = ["nms_threshold", "nms_fusion_threshold"]
 FEATURES = ["max_side", "min_side", "max_keypoints", "crop_min_side", "ratio", "min_inliers",
@@ -76,6 +76,8 @@ EXPECTED: dict[str, set | str] = {
     **{f"pose.{k}": v for k, v in POSE.items()},
     **{f"predict.{k}": {"predict"} for k in PREDICT_ALWAYS},
     **{f"predict.{k}": set() for k in MONO + NMS},  # depth sfm, aggregation mf_geomedian
+    # Only imported poses need predict's own Sim(3) fit: merged ones come with pose_merge's.
+    "predict.sfm_sim3_threshold_m": set(),
 }
 
 # Keys read only in some modes: (context, key) -> rules, in that context.
@@ -244,6 +246,10 @@ def test_ego4d_keys_on_the_real_annotations(workflow, anchors):
                 "ego4d.precomputed.detections": {"detect"}, "ego4d.precomputed.peaks": {"detect"},
                 "ego4d.videos_dir": STRUCTURE, "ego4d.source": STRUCTURE,
                 "ego4d.precomputed.poses": STRUCTURE,
-                "pose.max_disagreement_m": {"pose_merge"}, "detect.top_k": {"detect"}}
+                "pose.max_disagreement_m": {"pose_merge"}, "detect.top_k": {"detect"},
+                "predict.sfm_sim3_threshold_m": set()}
     problems = [p for key, exp in expected.items() if (p := check(workflow, context, key, exp))]
+    # Imported poses (no pose_merge): predict fits each sub-model's Sim(3) with its threshold.
+    imported = merge(context, {"ego4d": {"precomputed": {"poses": str(anchors)}}})
+    problems += [p for p in [check(workflow, imported, "predict.sfm_sim3_threshold_m", {"predict"})] if p]
     assert not problems, "\n".join(problems)

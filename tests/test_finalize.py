@@ -105,6 +105,7 @@ def test_sfm_that_registers_nothing_is_a_result_with_reasons(tmp_path):
     assert res["posed"] == [] and len(res["failed"]) == 8 and all(f["reason"] for f in res["failed"])
     merge.main(frames_dir=frames, sfm_dir=tmp_path / "sfm", registration=tmp_path / "reg.json",
                pnp=tmp_path / "pnp.json", poses=tmp_path / "poses.json", summary=tmp_path / "summary.json",
+               scan_from_model=tmp_path / "scan_from_model.json",
                clip_uid="blank", conf=conf)
     poses = json.loads((tmp_path / "poses.json").read_text())["blank"]
     assert poses["good_poses"] == [False] * 8

@@ -13,9 +13,12 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from vq3d.errors import InputError
-from vq3d.formats.pose_internal import read_pnp, read_registration, write_pnp, write_registration
+from vq3d.formats.pose_internal import (ModelAlignment, read_pnp, read_registration,
+                                         read_scan_from_model, write_pnp, write_registration,
+                                         write_scan_from_model)
 from vq3d.formats.poses import read_poses
-from vq3d.pose import geometry, merge, register
+from vq3d import geometry
+from vq3d.pose import merge, register, sim3
 from vq3d.stages import stage_conf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +40,7 @@ def test_ransac_sim3_recovers_known_transform_with_noise_and_outliers():
     tgt = geometry.apply_sim3(truth, src) + rng.normal(0, 0.005, (30, 3))
     outliers = [2, 7, 11, 19, 25]
     tgt[outliers] += rng.uniform(1, 3, (5, 3))
-    fit = geometry.ransac_sim3(src, tgt, threshold=0.05)
+    fit = sim3.ransac_sim3(src, tgt, threshold=0.05)
     assert fit is not None
     assert list(np.flatnonzero(~fit.inliers)) == outliers
     assert fit.tgt_from_src.scale == pytest.approx(2.7, rel=2e-3)
@@ -51,24 +54,24 @@ def test_umeyama_exact_and_degenerate_input():
     truth = pycolmap.Sim3d(0.3, pycolmap.Rotation3d(Rotation.random(random_state=9).as_matrix()),
                            np.array([0.1, 0.2, 0.3]))
     src = np.random.default_rng(0).normal(size=(6, 3))
-    est = geometry.umeyama(src, geometry.apply_sim3(truth, src))
+    est = sim3.umeyama(src, geometry.apply_sim3(truth, src))
     np.testing.assert_allclose(est.matrix(), truth.matrix(), atol=1e-9)
     collinear = np.outer(np.arange(5.0), [1.0, 2.0, 3.0])
-    assert geometry.ransac_sim3(collinear, collinear * 2, threshold=0.1) is None
-    assert geometry.ransac_sim3(src[:2], src[:2], threshold=0.1) is None
+    assert sim3.ransac_sim3(collinear, collinear * 2, threshold=0.1) is None
+    assert sim3.ransac_sim3(src[:2], src[:2], threshold=0.1) is None
 
 
 def test_sim3_with_known_rotation_solves_scale_and_translation():
     rot = Rotation.random(random_state=5).as_matrix()
     truth = pycolmap.Sim3d(1.7, pycolmap.Rotation3d(rot), np.array([3.0, 0.0, -1.0]))
     src = np.random.default_rng(1).normal(size=(8, 3))
-    est = geometry.sim3_with_rotation(rot, src, geometry.apply_sim3(truth, src))
+    est = sim3.sim3_with_rotation(rot, src, geometry.apply_sim3(truth, src))
     np.testing.assert_allclose(est.matrix(), truth.matrix(), atol=1e-9)
 
 
 # ---- conventions against ground truth --------------------------------------------------------
 
-def test_to_scan_maps_model_poses_to_ground_truth_world_to_camera():
+def test_cam_from_scan_maps_model_poses_to_ground_truth_world_to_camera():
     """A camera seen in a SfM model (arbitrary similarity of the scan) comes back as its
     ground-truth world→camera pose, and its centre as the ground-truth centre."""
     cam_from_scan = _pose(1, [1.0, 2.0, 1.5])
@@ -78,11 +81,11 @@ def test_to_scan_maps_model_poses_to_ground_truth_world_to_camera():
     s, r_m, t_m = model_from_scan.scale, model_from_scan.rotation.matrix(), model_from_scan.translation
     r, t = cam_from_scan.rotation.matrix(), cam_from_scan.translation
     cam_from_model = pycolmap.Rigid3d(pycolmap.Rotation3d(r @ r_m.T), s * t - r @ r_m.T @ t_m)
-    back = geometry.to_scan(model_from_scan.inverse(), cam_from_model)
+    back = geometry.cam_from_scan(model_from_scan.inverse(), cam_from_model)
     np.testing.assert_allclose(back.matrix(), cam_from_scan.matrix(), atol=1e-9)
-    np.testing.assert_allclose(geometry.centre(back), [1.0, 2.0, 1.5], atol=1e-9)
+    np.testing.assert_allclose(geometry.camera_centre(back), [1.0, 2.0, 1.5], atol=1e-9)
     # The centre is -Rᵀt of the world→camera pose, i.e. the translation of camera→world.
-    np.testing.assert_allclose(geometry.centre(cam_from_scan), cam_from_scan.inverse().translation)
+    np.testing.assert_allclose(geometry.camera_centre(cam_from_scan), cam_from_scan.inverse().translation)
     x_world = np.array([1.0, 2.0, 2.5])  # 1 m above the camera: in front only if it looks up
     np.testing.assert_allclose(cam_from_scan * x_world, r @ x_world + t)
 
@@ -90,7 +93,7 @@ def test_to_scan_maps_model_poses_to_ground_truth_world_to_camera():
 def test_interpolate_is_slerp_with_linear_centre():
     a, b = _pose(1, [0, 0, 0]), _pose(2, [2.0, 0, 0])
     mid = geometry.interpolate(a, b, 0.5)
-    np.testing.assert_allclose(geometry.centre(mid), [1.0, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(geometry.camera_centre(mid), [1.0, 0, 0], atol=1e-12)
     half = geometry.rotation_error_deg(a, b) / 2
     assert geometry.rotation_error_deg(a, mid) == pytest.approx(half, abs=1e-6)
     assert geometry.rotation_error_deg(mid, b) == pytest.approx(half, abs=1e-6)
@@ -111,7 +114,7 @@ def test_merge_priority_disagreement_and_interpolation():
     assert poses[1] is sfm[1]                        # SfM first when both agree
     assert [r["frame"] for r in rejected] == [2] and rejected[0]["distance_m"] == pytest.approx(1.0)
     assert sorted(distances) == pytest.approx([0.05, 1.0])
-    np.testing.assert_allclose(geometry.centre(poses[2]), (geometry.centre(sfm[1]) + geometry.centre(pnp[3])) / 2, atol=1e-12)
+    np.testing.assert_allclose(geometry.camera_centre(poses[2]), (geometry.camera_centre(sfm[1]) + geometry.camera_centre(pnp[3])) / 2, atol=1e-12)
     # A gap longer than max_gap stays unposed.
     _, source, _, _ = merge.merge(8, {0: _pose(0, [0, 0, 0]), 4: _pose(4, [1, 0, 0])}, {}, 0.3, 2)
     assert source == ["sfm", "none", "none", "none", "sfm", "none", "none", "none"]
@@ -144,7 +147,7 @@ def test_merge_checks_frame_count(tmp_path):
     with pytest.raises(InputError, match="PnP covers 5 frames"):
         merge.main(frames_dir=frames, sfm_dir=tmp_path / "sfm", registration=tmp_path / "reg.json",
                    pnp=tmp_path / "pnp.json", poses=tmp_path / "p.json", summary=tmp_path / "s.json",
-                   clip_uid="c", conf=stage_conf("pose_merge"))
+                   scan_from_model=tmp_path / "m.json", clip_uid="c", conf=stage_conf("pose_merge"))
 
 
 # ---- bad input -------------------------------------------------------------------------------
@@ -165,6 +168,47 @@ def test_bad_geo_txt_and_pose_files_name_file_and_field(tmp_path):
     (tmp_path / "reg.json").write_text(json.dumps({"models": [{"model": 0, "status": "ok"}]}))
     with pytest.raises(InputError, match=r"missing field models\[0\]\.scan_from_model"):
         read_registration(tmp_path / "reg.json")
+
+
+def test_scan_from_model_file_round_trip_and_bad_input(tmp_path):
+    """pose_merge → predict: each sub-model's Sim3d comes back to rounding, a sub-model without
+    one keeps its reason, and a malformed entry is an InputError naming the field."""
+    sim = pycolmap.Sim3d(0.29, pycolmap.Rotation3d(Rotation.random(random_state=3).as_matrix()),
+                         np.array([2.5, 2.4, 1.5]))
+    path = tmp_path / "scan_from_model.json"
+    write_scan_from_model(path, "clip", [ModelAlignment(0, 109, sim, "renders+pnp"),
+                                         ModelAlignment(1, 4, None, reason="renders: too few")])
+    got = read_scan_from_model(path, "clip")
+    assert sorted(got) == [0, 1] and got[0].images == 109 and got[0].source == "renders+pnp"
+    np.testing.assert_allclose(got[0].scan_from_model.matrix(), sim.matrix(), atol=1e-14)
+    assert got[0].scan_from_model.scale == pytest.approx(0.29, rel=1e-14)
+    assert got[1].scan_from_model is None and got[1].reason == "renders: too few"
+    with pytest.raises(InputError, match="clip_uid is 'clip', expected 'other'"):
+        read_scan_from_model(path, "other")
+    data = json.loads(path.read_text())
+    for change, message in [({"source": "guess"}, r"models\[0\]\.source must be one of"),
+                            ({"scan_from_model": None}, r"models\[0\] has neither a scan_from_model nor a reason"),
+                            ({"scan_from_model": {"matrix": [[1, 0, 0]]}}, r"models\[0\]\.scan_from_model\.matrix must have shape"),
+                            ({"scan_from_model": {"matrix": (-np.eye(3, 4)).tolist()}}, "no positive scale"),
+                            ({"model": 1}, "model 1 is listed twice")]:
+        bad = json.loads(json.dumps(data))
+        bad["models"][0].update(change)
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        with pytest.raises(InputError, match=message):
+            read_scan_from_model(tmp_path / "bad.json")
+
+
+def test_merge_saves_why_a_sub_model_has_no_scan_from_model():
+    models = {0: {i: _pose(i, [i, 0, 0]) for i in range(5)}, 1: {7: _pose(7, [0, 1, 0])}}
+    sim = pycolmap.Sim3d()
+    info = {0: {"source": "renders", "pnp_frames": 0, "pnp_inliers": 0},
+            1: {"source": None, "pnp_frames": 1, "pnp_inliers": 0}}
+    report = {1: {"status": "failed", "reason": "1 render(s) registered in the sub-model, need 3"}}
+    out = merge.alignments(models, {0: sim}, info, report, stage_conf("pose_merge"))
+    assert [(m.model, m.images, m.source) for m in out] == [(0, 5, "renders"), (1, 1, None)]
+    assert out[0].scan_from_model is sim and out[0].reason is None
+    assert out[1].reason == ("renders: 1 render(s) registered in the sub-model, need 3; "
+                             "PnP: 0 of 1 frames agree, need 5")
 
 
 # ---- end to end on a rendered clip -----------------------------------------------------------
@@ -192,7 +236,8 @@ def test_end_to_end_sfm_register_pnp_merge(mini_clip, tmp_path):
              scan_dir=clip / "scan", scan_uid=info["scan_uid"], conf=stage_conf("pose_pnp"))
     merge.main(frames_dir=clip / "frames", sfm_dir=tmp_path / "sfm", registration=tmp_path / "reg.json",
                pnp=tmp_path / "pnp.json", poses=tmp_path / "poses.json", summary=tmp_path / "summary.json",
-               clip_uid="clip", conf=stage_conf("pose_merge"))
+               scan_from_model=tmp_path / "scan_from_model.json", clip_uid="clip",
+               conf=stage_conf("pose_merge"))
     gt = np.load(clip / "gt_cam_from_world.npy")
     poses = read_poses(tmp_path / "poses.json")["clip"]
     assert len(poses) == len(gt) == 30
@@ -201,11 +246,27 @@ def test_end_to_end_sfm_register_pnp_merge(mini_clip, tmp_path):
     for i in np.flatnonzero(poses.good):
         est, truth = geometry.rigid(poses.cam_from_world[i]), geometry.rigid(gt[i])
         rot.append(geometry.rotation_error_deg(est, truth))
-        cen.append(np.linalg.norm(geometry.centre(est) - geometry.centre(truth)))
+        cen.append(np.linalg.norm(geometry.camera_centre(est) - geometry.camera_centre(truth)))
     assert np.median(rot) < 1.0 and np.median(cen) < 0.05
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert sum(summary["posed"].values()) == 30
     assert summary["posed"]["sfm"] > 0
+    # The saved scan_from_model takes the sub-model's cameras to the ground-truth centres, and
+    # is the very similarity the SfM-sourced poses were made with (predict relies on both).
+    alignments = read_scan_from_model(tmp_path / "scan_from_model.json", "clip")
+    assert set(alignments) == {0} and alignments[0].source in ("renders", "renders+pnp")
+    scan_from_model = alignments[0].scan_from_model
+    rec = pycolmap.Reconstruction(tmp_path / "sfm" / "models" / "0")
+    checked = 0
+    for image_id in rec.reg_image_ids():
+        f = int(rec.image(image_id).name[6:13])
+        centre = geometry.apply_sim3(scan_from_model, rec.image(image_id).projection_center()[None])[0]
+        assert np.linalg.norm(centre - geometry.camera_centre(gt[f])) < 0.1
+        if summary["source"][f] == "sfm":
+            made = geometry.cam_from_scan(scan_from_model, rec.image(image_id).cam_from_world())
+            np.testing.assert_allclose(poses.cam_from_world[f], made.matrix(), atol=1e-9)
+            checked += 1
+    assert checked == summary["posed"]["sfm"]
 
 
 def test_pose_schema_checks_sfm_speed_keys():
@@ -235,9 +296,9 @@ def test_sfm_mappers_recover_trajectory_up_to_similarity(mini_clip, tmp_path, ma
                                [params[k] for k in ("f", "cx", "cy", "k1", "k2")], rtol=1e-9)
     gt = np.load(clip / "gt_cam_from_world.npy")
     frames = [(int(rec.image(i).name[6:13]), rec.image(i).cam_from_world()) for i in rec.reg_image_ids()]
-    est = np.stack([geometry.centre(p) for _, p in frames])
-    truth = np.stack([geometry.centre(geometry.rigid(gt[f])) for f, _ in frames])
-    sim = geometry.umeyama(est, truth)
+    est = np.stack([geometry.camera_centre(p) for _, p in frames])
+    truth = np.stack([geometry.camera_centre(geometry.rigid(gt[f])) for f, _ in frames])
+    sim = sim3.umeyama(est, truth)
     err = np.linalg.norm(geometry.apply_sim3(sim, est) - truth, axis=1)
     assert np.median(err) < 0.03
     with pytest.raises(ValueError, match="sfm_mapper"):

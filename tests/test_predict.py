@@ -26,7 +26,9 @@ from vq3d import lens as camera
 from vq3d.predict import main
 from vq3d.predict import submission as sub
 from vq3d.stages import stage_conf
-from vq3d.predict.lift import PosedPeak, Triangulation, to_camera
+from vq3d.formats.pose_internal import ModelAlignment, write_scan_from_model
+from vq3d.geometry import rigid, to_camera
+from vq3d.predict.lift import PosedPeak, Triangulation
 
 W, H = 1440, 1080
 # Real Ego4D intrinsics from scan_to_intrinsics_egoloc.json: unict_Bike mechanic_34 at 1440×1080, a
@@ -126,7 +128,16 @@ def box_of(cam_from_world, half=40.0):
     return (u - half, v - half, u + half, v + half)
 
 
-def write_sfm(path: Path, poses: dict, obj, walls, sfm_from_scan=(0.37, 0.3, [0.5, -1.0, 2.0])):
+SFM_FROM_SCAN = (0.37, 0.3, [0.5, -1.0, 2.0])  # scale, yaw, translation of the model's frame
+
+
+def sim3_of(sfm_from_scan=SFM_FROM_SCAN) -> pycolmap.Sim3d:
+    s, yaw, t = sfm_from_scan
+    Rs = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+    return pycolmap.Sim3d(s, pycolmap.Rotation3d(Rs), np.asarray(t, float))
+
+
+def write_sfm(path: Path, poses: dict, obj, walls, sfm_from_scan=SFM_FROM_SCAN):
     """A COLMAP model of the scene in its own similarity frame (as SfM gives), at half resolution."""
     s, yaw, t = sfm_from_scan
     Rs = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
@@ -190,13 +201,16 @@ def write_inputs(tmp: Path, poses: dict, peaks: list[tuple[int, tuple, float]], 
     write_clip_detections(tmp / "det.json", det)
 
 
-def run_predict(tmp: Path, depth: str, aggregation="mf_median", **conf):
+def run_predict(tmp: Path, depth: str, aggregation="mf_median", scan_from_model=None, **conf):
     # The scene's boxes are loose (80 px around a 4 cm sphere whose every point SfM "sees"): no
     # surface-to-centre correction unless a test asks for it.
     conf = stage_conf("predict", **{"sfm_surface_offset": 0.0, "depth": depth,
                                     "aggregation": aggregation, **conf})
+    if scan_from_model is None:  # as with imported poses: predict fits each sub-model's Sim(3)
+        conf["sfm_sim3_threshold_m"] = defaults("predict")["sfm_sim3_threshold_m"]
     main(tmp / "det.json", tmp / "poses.json", tmp / "sfm", tmp / "queries.json", tmp / "intr.json",
-         tmp / "pred.json", CLIP, SCAN, conf, frames_dir=tmp / "frames")
+         tmp / "pred.json", CLIP, SCAN, conf, scan_from_model=scan_from_model,
+         frames_dir=tmp / "frames")
     return read_clip_predictions(tmp / "pred.json").by_key()
 
 
@@ -218,12 +232,48 @@ def test_sfm_depth_recovers_centre(synth):
     # to within the radius; every peak is lifted.
     assert all(p.point is not None and np.linalg.norm(p.point - CENTRE) < 0.05 for p in q.peaks)
     assert np.linalg.norm(q.pred_3d_vec_world - CENTRE) < 0.03
-    np.testing.assert_allclose(q.query_frame_pose[:3], poses[QUERY_FRAME])
+    np.testing.assert_allclose(q.query_frame_pose[:3], poses[QUERY_FRAME], atol=1e-12)  # a Rigid3d's
     np.testing.assert_allclose(q.query_frame_pose[3], [0, 0, 0, 1])
     np.testing.assert_allclose(q.pred_3d_vec_query_frame,
                                poses[QUERY_FRAME][:, :3] @ q.pred_3d_vec_world + poses[QUERY_FRAME][:, 3])
     # A query in the query file with no detections is kept, null, with its reason.
     assert preds[(0, "2")].pred_3d_vec_world is None and "no detections" in preds[(0, "2")].reason
+
+
+def test_sfm_depth_maps_points_with_pose_merges_scan_from_model(synth, tmp_path):
+    """With pose_merge's file, a sub-model's points go through that Sim(3), not a refit: the true
+    one recovers the centre exactly as the fit does; one shifted by 0.3 m moves every lifted point
+    by 0.3 m along the shift's component on the ray (depth), proving the file is what is used; a
+    sub-model without one contributes no point, with merge's reason."""
+    tmp, poses = synth
+    write_inputs(tmp, poses, [(f, box_of(poses[f]), 0.5 + 0.1 * i) for i, f in enumerate(PEAK_FRAMES)])
+    fitted = run_predict(tmp, "sfm")[(0, "1")]
+    scan_from_model = sim3_of().inverse()
+    path = tmp_path / "scan_from_model.json"
+    write_scan_from_model(path, CLIP, [ModelAlignment(0, 5, scan_from_model, "renders")])
+    merged = run_predict(tmp, "sfm", scan_from_model=path)[(0, "1")]
+    np.testing.assert_allclose(merged.pred_3d_vec_world, fitted.pred_3d_vec_world, atol=1e-9)
+    assert np.linalg.norm(merged.pred_3d_vec_world - CENTRE) < 0.03
+
+    shift = np.array([0.0, 0.0, 0.3])
+    moved = pycolmap.Sim3d(scan_from_model.scale, scan_from_model.rotation,
+                           scan_from_model.translation + shift)
+    write_scan_from_model(path, CLIP, [ModelAlignment(0, 5, moved, "renders+pnp")])
+    shifted = run_predict(tmp, "sfm", scan_from_model=path)[(0, "1")]
+    for a, b in zip(merged.peaks, shifted.peaks):
+        P = poses[a.frame]
+        assert b.depth - a.depth == pytest.approx(float(P[2, :3] @ shift), abs=1e-6)
+
+    write_scan_from_model(path, CLIP, [ModelAlignment(0, 5, None, reason="renders: 1 render(s)")])
+    none = run_predict(tmp, "sfm", fallback=False, scan_from_model=path)[(0, "1")]
+    assert none.pred_3d_vec_world is None
+    assert all("no scan Sim(3) (renders: 1 render(s))" in p.reason for p in none.peaks)
+    write_scan_from_model(path, CLIP, [ModelAlignment(3, 5, scan_from_model, "renders")])
+    with pytest.raises(InputError, match=r"scan_from_model.json: no entry for sub-model 0"):
+        run_predict(tmp, "sfm", scan_from_model=path)
+    with pytest.raises(InputError, match="clip_uid is 'other', expected 'clip-a'"):
+        write_scan_from_model(path, "other", [ModelAlignment(0, 5, scan_from_model, "renders")])
+        run_predict(tmp, "sfm", scan_from_model=path)
 
 
 def test_sfm_depth_without_undistortion_would_miss(synth):
@@ -372,7 +422,7 @@ def test_sfm_surface_offset_reaches_the_centre_of_a_box(tmp_path):
 def test_triangulation_needs_parallax():
     P = look_at(np.zeros(3), CENTRE)
     P2 = look_at(np.array([0.001, 0, 0]), CENTRE)  # 1 mm baseline at 2.3 m
-    peaks = [PosedPeak(i, box_of(p), 1.0, p) for i, p in enumerate([P, P2])]
+    peaks = [PosedPeak(i, box_of(p), 1.0, rigid(p)) for i, p in enumerate([P, P2])]
     X, mask, reason = Triangulation(stage_conf("predict")).point(CAM, peaks)
     assert X is None and "parallax" in reason
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 from vq3d.config import validate_config
 from vq3d.errors import InputError
-from vq3d.pose import geometry
+from vq3d import geometry
 from vq3d.scan import MatterportScan, SynthScan, open_scan
 
 pyrender = pytest.importorskip("pyrender", reason="mesh renderer not installed (pip install -e '.[render]')")
@@ -155,7 +155,7 @@ def test_scan_refs_views_agree_with_the_scene(matterpak_scan):
     geo_dir, centres = scan.geo_renders()
     assert len(centres) == 12 and (geo_dir / "geo_0.jpg").is_file()
     poses = json.loads((root / "rendered" / "scan_a" / "refs" / "poses.json").read_text())["images"]
-    all_centres = np.array([geometry.centre(geometry.rigid(np.array(p["cam_from_world"]))) for p in poses.values()])
+    all_centres = np.array([geometry.camera_centre(geometry.rigid(np.array(p["cam_from_world"]))) for p in poses.values()])
     for c in centres.values():
         assert np.min(np.linalg.norm(all_centres - c, axis=1)) < 1e-9
     assert scan.render_camera().model.name == "PINHOLE"
@@ -176,7 +176,7 @@ def test_pnp_on_rendered_references_recovers_known_poses(matterpak_scan, tmp_pat
     for p in posed:
         est, truth = geometry.rigid(np.array(p["cam_from_world"])), geometry.rigid(gt[p["frame"]])
         rot.append(geometry.rotation_error_deg(est, truth))
-        cen.append(np.linalg.norm(geometry.centre(est) - geometry.centre(truth)))
+        cen.append(np.linalg.norm(geometry.camera_centre(est) - geometry.camera_centre(truth)))
     assert np.median(rot) < 0.5 and np.median(cen) < 0.03
 
 

@@ -13,7 +13,8 @@ else: a key missing from its slice is a KeyError in the stage, caught by its tes
 
 Keys are top-level keys of one config section; a nested section (detect.peaks) travels whole.
 Conditional keys are read only in some modes (the active detection backend's options, the mono
-depth network, the NMS thresholds), so they join the slice only in those modes."""
+depth network, the NMS thresholds, predict's Sim(3) fit of imported poses), so they join the slice
+only in those modes."""
 
 from __future__ import annotations
 
@@ -91,14 +92,16 @@ CONFIG_READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pose_merge": ("pose", ("refine_with_pnp", "sim3_min_pnp_frames", "register_max_error_m",
                             "max_disagreement_m", "interpolate_max_gap")),
     "predict": ("predict", ("depth", "aggregation", "fallback", "undistort", "min_points",
-                            "max_depth_m", "sfm_sim3_threshold_m", "sfm_surface_offset",
-                            "triangulation_max_error_deg", "triangulation_min_angle_deg")),
+                            "max_depth_m", "sfm_surface_offset", "triangulation_max_error_deg",
+                            "triangulation_min_angle_deg")),
 }
 
 DETECT_BACKEND_KEYS = {"features": ("features",), "siamrcnn": ("siamrcnn",),
                        "precomputed": ("precomputed",)}
 PREDICT_MONO_KEYS = ("mono_checkpoint", "mono_input_size", "mono_output")
 PREDICT_NMS_KEYS = ("nms_threshold", "nms_fusion_threshold")
+# Imported poses come without pose_merge's scan_from_model: predict fits each sub-model's then.
+PREDICT_IMPORTED_POSES_KEYS = ("sfm_sim3_threshold_m",)
 
 
 def _detect_section(config: dict) -> dict:
@@ -121,6 +124,8 @@ def read_keys(config: dict, rule: str) -> tuple[str, tuple[str, ...]]:
             keys += PREDICT_MONO_KEYS
         if conf["aggregation"] == "mf_nms":
             keys += PREDICT_NMS_KEYS
+        if config["dataset"]["kind"] == "ego4d" and config["ego4d"]["precomputed"]["poses"]:
+            keys += PREDICT_IMPORTED_POSES_KEYS
     return section, keys
 
 
@@ -152,7 +157,8 @@ def markdown_table() -> str:
             if rule == "detect":
                 reads += " + the active backend's section"
             elif rule == "predict":
-                reads += " (+ mono_* with depth mono, nms_* with mf_nms)"
+                reads += (" (+ mono_* with depth mono, nms_* with mf_nms, "
+                          "sfm_sim3_threshold_m with imported poses)")
         rows.append(f"| {rule} | `{command(rule)}` | `{stage.func}` | {reads} |")
     return "\n".join(rows) + "\n"
 

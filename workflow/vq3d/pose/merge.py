@@ -9,7 +9,12 @@
    when it is in several); PnP fills the frames SfM missed. A frame with both is rejected when
    the two camera centres are more than `max_disagreement_m` apart (one of them is wrong and we
    cannot tell which).
-3. Gaps of at most `interpolate_max_gap` frames between two posed frames: slerp + linear centre."""
+3. Gaps of at most `interpolate_max_gap` frames between two posed frames: slerp + linear centre.
+
+Every sub-model's scan_from_model (or why it has none) is saved for predict, which maps the
+sub-model's points into the scan frame with the similarity these poses were made with
+(vq3d.formats.pose_internal, scan_from_model.json). The scan frame is the world of every pose
+here: cam_from_scan is the pose file's cam_from_world."""
 
 from __future__ import annotations
 
@@ -20,10 +25,12 @@ import numpy as np
 import pycolmap
 
 from ..errors import InputError
-from ..formats.pose_internal import (read_pnp, read_registration, read_registration_report,
-                                     read_render_correspondences, write_summary)
+from .. import geometry
+from ..formats.pose_internal import (ModelAlignment, read_pnp, read_registration,
+                                     read_registration_report, read_render_correspondences,
+                                     write_scan_from_model, write_summary)
 from ..formats.poses import ClipPoses, write_poses
-from . import colmap_io, geometry
+from . import colmap_io, sim3
 
 log = logging.getLogger(__name__)
 
@@ -44,28 +51,31 @@ def load_models(sfm_dir: Path, names: list[str]) -> dict[int, dict[int, pycolmap
     return out
 
 
-def fit_scan_from_model(cam_from_model: dict[int, pycolmap.Rigid3d], pnp: dict[int, pycolmap.Rigid3d],
+def fit_scan_from_model(cam_from_model: dict[int, pycolmap.Rigid3d],
+                        pnp_cam_from_scan: dict[int, pycolmap.Rigid3d],
                         renders: tuple[np.ndarray, np.ndarray], initial: pycolmap.Sim3d | None,
                         conf: dict) -> tuple[pycolmap.Sim3d | None, dict]:
-    """scan_from_model from render + PnP-frame centre pairs, and what it was built from."""
-    frames = sorted(set(cam_from_model) & set(pnp))
+    """scan_from_model from render + PnP-frame centre pairs (`renders`: centres in the model and
+    in the scan; `initial`: pose_register's), and what it was built from."""
+    frames = sorted(set(cam_from_model) & set(pnp_cam_from_scan))
     min_frames = int(conf["sim3_min_pnp_frames"])
     info = {"source": "renders" if initial is not None else None, "pnp_frames": len(frames),
             "pnp_inliers": 0}
     if not conf["refine_with_pnp"] or len(frames) < min_frames:
         return initial, info
-    src = np.concatenate([renders[0], [geometry.centre(cam_from_model[i]) for i in frames]]).reshape(-1, 3)
-    tgt = np.concatenate([renders[1], [geometry.centre(pnp[i]) for i in frames]]).reshape(-1, 3)
-    fit = geometry.ransac_sim3(src, tgt, float(conf["register_max_error_m"]))
+    src = np.concatenate([renders[0], [geometry.camera_centre(cam_from_model[i]) for i in frames]]).reshape(-1, 3)
+    tgt = np.concatenate([renders[1], [geometry.camera_centre(pnp_cam_from_scan[i]) for i in frames]]).reshape(-1, 3)
+    fit = sim3.ransac_sim3(src, tgt, float(conf["register_max_error_m"]))
     n_frame_inliers = 0 if fit is None else int(fit.inliers[len(renders[0]):].sum())
     if fit is None or n_frame_inliers < min_frames:
         return initial, info
     # Centres of a walking camera are nearly coplanar (constant head height), so they leave the
     # tilt weakly determined; PnP rotations pin it: R_scan_from_model = R_cam_from_scanᵀ R_cam_from_model.
     inlier_frames = [f for f, ok in zip(frames, fit.inliers[len(renders[0]):]) if ok]
-    rot = geometry.robust_mean_rotation(np.stack(
-        [pnp[i].rotation.matrix().T @ cam_from_model[i].rotation.matrix() for i in inlier_frames]))
-    sim = geometry.sim3_with_rotation(rot, src[fit.inliers], tgt[fit.inliers])
+    rot = sim3.robust_mean_rotation(np.stack(
+        [pnp_cam_from_scan[i].rotation.matrix().T @ cam_from_model[i].rotation.matrix()
+         for i in inlier_frames]))
+    sim = sim3.sim3_with_rotation(rot, src[fit.inliers], tgt[fit.inliers])
     residuals = np.linalg.norm(geometry.apply_sim3(sim, src[fit.inliers]) - tgt[fit.inliers], axis=1)
     info.update(source="renders+pnp" if initial is not None else "pnp", pnp_inliers=n_frame_inliers,
                 residual_median_m=float(np.median(residuals)))
@@ -73,27 +83,28 @@ def fit_scan_from_model(cam_from_model: dict[int, pycolmap.Rigid3d], pnp: dict[i
 
 
 def sfm_poses(models: dict[int, dict[int, pycolmap.Rigid3d]],
-              scan_from_model: dict[int, pycolmap.Sim3d]) -> dict[int, pycolmap.Rigid3d]:
+              scan_from_submodel: dict[int, pycolmap.Sim3d]) -> dict[int, pycolmap.Rigid3d]:
     """cam_from_scan of every frame in a registered sub-model (the largest sub-model wins)."""
     posed: dict[int, tuple[int, pycolmap.Rigid3d]] = {}
-    for k, sim in scan_from_model.items():
+    for k, scan_from_model in scan_from_submodel.items():
         size = len(models[k])
         for i, cam_from_model in models[k].items():
             if i not in posed or posed[i][0] < size:
-                posed[i] = (size, geometry.to_scan(sim, cam_from_model))
+                posed[i] = (size, geometry.cam_from_scan(scan_from_model, cam_from_model))
     return {i: pose for i, (_, pose) in posed.items()}
 
 
-def merge(n: int, sfm: dict[int, pycolmap.Rigid3d], pnp: dict[int, pycolmap.Rigid3d],
-          max_disagreement_m: float, max_gap: int) -> tuple[list, list[str], list[dict], list[float]]:
-    """(cam_from_world or None per frame, source per frame, rejected frames, sfm–pnp distances)."""
+def merge(n: int, sfm_cam_from_scan: dict[int, pycolmap.Rigid3d],
+          pnp_cam_from_scan: dict[int, pycolmap.Rigid3d], max_disagreement_m: float,
+          max_gap: int) -> tuple[list, list[str], list[dict], list[float]]:
+    """(cam_from_scan or None per frame, source per frame, rejected frames, sfm–pnp distances)."""
     poses: list = [None] * n
     source = ["none"] * n
     rejected, distances = [], []
     for i in range(n):
-        a, b = sfm.get(i), pnp.get(i)
+        a, b = sfm_cam_from_scan.get(i), pnp_cam_from_scan.get(i)
         if a is not None and b is not None:
-            d = float(np.linalg.norm(geometry.centre(a) - geometry.centre(b)))
+            d = float(np.linalg.norm(geometry.camera_centre(a) - geometry.camera_centre(b)))
             distances.append(d)
             if d > max_disagreement_m:
                 rejected.append({"frame": i, "distance_m": d})
@@ -111,13 +122,30 @@ def merge(n: int, sfm: dict[int, pycolmap.Rigid3d], pnp: dict[int, pycolmap.Rigi
     return poses, source, rejected, distances
 
 
-def main(frames_dir, sfm_dir, registration, pnp, poses, summary, clip_uid, conf):
+def alignments(models: dict[int, dict], scan_from_submodel: dict[int, pycolmap.Sim3d],
+               sim_info: dict[int, dict], report: dict[int, dict], conf: dict) -> list[ModelAlignment]:
+    """What predict needs of each sub-model: its scan_from_model, or why there is none."""
+    out = []
+    for k in sorted(models):
+        sim = scan_from_submodel.get(k)
+        reason = None
+        if sim is None:  # a registered sub-model always has one: the renders' at least
+            info = sim_info[k]
+            reason = (f"renders: {report.get(k, {}).get('reason') or 'not registered'}; PnP: "
+                      + (f"{info['pnp_inliers']} of {info['pnp_frames']} frames agree, need "
+                         f"{conf['sim3_min_pnp_frames']}" if conf["refine_with_pnp"] else
+                         "not used (pose.refine_with_pnp: false)"))
+        out.append(ModelAlignment(k, len(models[k]), sim, sim_info[k]["source"] if sim is not None else None, reason))
+    return out
+
+
+def main(frames_dir, sfm_dir, registration, pnp, poses, summary, scan_from_model, clip_uid, conf):
     names = colmap_io.list_frames(frames_dir)
     n = len(names)
     n_pnp, pnp_posed = read_pnp(pnp)
     if n_pnp != n:
         raise InputError(pnp, f"PnP covers {n_pnp} frames but {frames_dir} holds {n}")
-    pnp_poses = {i: pose for i, (pose, _) in pnp_posed.items()}
+    pnp_cam_from_scan = {i: pose for i, (pose, _) in pnp_posed.items()}
     models = load_models(Path(sfm_dir), names)
     initial = read_registration(registration)
     renders = read_render_correspondences(registration)
@@ -125,32 +153,34 @@ def main(frames_dir, sfm_dir, registration, pnp, poses, summary, clip_uid, conf)
     if missing:
         raise InputError(registration, f"registered sub-model(s) {missing} not found in {sfm_dir}/models")
 
-    scan_from_model, sim_info = {}, {}
+    scan_from_submodel, sim_info = {}, {}
     for k in models:
-        sim, sim_info[k] = fit_scan_from_model(models[k], pnp_poses,
+        sim, sim_info[k] = fit_scan_from_model(models[k], pnp_cam_from_scan,
                                                renders.get(k, (np.zeros((0, 3)), np.zeros((0, 3)))),
                                                initial.get(k), conf)
         if sim is not None:
-            scan_from_model[k] = sim
-    merged, source, rejected, distances = merge(
-        n, sfm_poses(models, scan_from_model), pnp_poses,
+            scan_from_submodel[k] = sim
+    cam_from_scan, source, rejected, distances = merge(
+        n, sfm_poses(models, scan_from_submodel), pnp_cam_from_scan,
         float(conf["max_disagreement_m"]), int(conf["interpolate_max_gap"]))
 
-    good = np.array([p is not None for p in merged], dtype=bool)
-    cam_from_world = np.full((n, 3, 4), np.nan)
-    for i, p in enumerate(merged):
+    good = np.array([p is not None for p in cam_from_scan], dtype=bool)
+    matrices = np.full((n, 3, 4), np.nan)
+    for i, p in enumerate(cam_from_scan):
         if p is not None:
-            cam_from_world[i] = p.matrix()
-    write_poses(poses, {clip_uid: ClipPoses(good, cam_from_world)})
+            matrices[i] = p.matrix()
+    write_poses(poses, {clip_uid: ClipPoses(good, matrices)})
 
-    counts = {s: source.count(s) for s in ("sfm", "pnp", "interpolated", "none")}
     report = {m.get("model"): m for m in read_registration_report(registration)}
+    write_scan_from_model(scan_from_model, clip_uid,
+                          alignments(models, scan_from_submodel, sim_info, report, conf))
+    counts = {s: source.count(s) for s in ("sfm", "pnp", "interpolated", "none")}
     write_summary(summary, {
         "clip_uid": clip_uid, "frames": n, "posed": counts, "source": source,
         "rejected_disagreement": rejected,
         "sfm_pnp_distance_m": {"median": float(np.median(distances)) if distances else None,
                                "count": len(distances)},
-        "models": [{"model": k, "images": len(models[k]), "used": k in scan_from_model,
+        "models": [{"model": k, "images": len(models[k]), "used": k in scan_from_submodel,
                     "sim3": sim_info[k],
                     "register_status": report.get(k, {}).get("status"),
                     "register_reason": report.get(k, {}).get("reason"),
@@ -160,4 +190,4 @@ def main(frames_dir, sfm_dir, registration, pnp, poses, summary, clip_uid, conf)
     log.info("clip %s: %d frames, sfm %d, pnp %d, interpolated %d, none %d, %d rejected "
              "(sfm/pnp centres > %.2f m apart); sub-models used %s of %d", clip_uid, n,
              counts["sfm"], counts["pnp"], counts["interpolated"], counts["none"], len(rejected),
-             conf["max_disagreement_m"], sorted(scan_from_model), len(models))
+             conf["max_disagreement_m"], sorted(scan_from_submodel), len(models))

@@ -22,9 +22,11 @@ import pycolmap
 from ..errors import InputError
 from ..formats.scan_refs import read_geo as read_geo_centres
 from ..formats.pose_internal import sim3_to_json, write_registration
+from ..geometry import camera_centre
 from ..progress import Progress
 from ..scan import open_scan
-from . import colmap_io, geometry
+from . import colmap_io
+from .sim3 import ransac_sim3
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def align_model(k: int, recon, centres_model: dict[str, np.ndarray], inliers_pnp
     src = np.stack([centres_model[n] for n in names])
     tgt = np.stack([centres_scan[n] for n in names])
     thr = float(conf["register_max_error_m"])
-    fit = geometry.ransac_sim3(src, tgt, thr)
+    fit = ransac_sim3(src, tgt, thr)
     if fit is None or fit.inliers.sum() < min_renders:
         got = 0 if fit is None else int(fit.inliers.sum())
         entry["reason"] = (f"Sim(3) RANSAC found {got} render(s) within {thr} m of geo.txt, "
@@ -126,7 +128,7 @@ def register_models(sfm_dir: Path, geo_dir: Path, centres_scan: dict, conf: dict
                 cam = db.read_camera(db.read_image(ids[name]).camera_id)
                 res = pose_query(db, ids[name], cam, camera is not None, rec, model_ids, conf)
                 if res is not None:
-                    centres_model[name] = geometry.centre(res[0])
+                    centres_model[name] = camera_centre(res[0])
                     inliers[name] = res[1]
             entry = align_model(k, rec, centres_model, inliers, centres_scan, conf)
             log.info("sub-model %d (%d images): %d renders posed, %s%s", k, rec.num_reg_images(),

@@ -5,8 +5,10 @@ then the undistorted box-centre ray at that depth, mapped to the scan frame with
 `cam_from_world`. Depth sources:
 
 - `sfm`: the clip's own reconstruction. The SfM points observed inside the box in that frame,
-  taken into the scan frame by the sub-model's Sim(3) (estimated from the camera centres the pose
-  file and the sub-model share), give the median depth in the frame's scan pose. Those points lie
+  taken into the scan frame by the sub-model's scan_from_model, give the median depth in the
+  frame's scan pose. The Sim(3) is pose_merge's, the one the frame poses were made with
+  (scan_from_model.json); with imported poses (no merge) it is fitted to the camera centres the
+  pose file and the sub-model share. Those points lie
   on the object's visible surface, the annotated position is its centre: the depth is pushed back
   by `sfm_surface_offset` × the object's half-size seen in the box (half the mean of the box's
   metric width and height at that depth); 0 keeps the surface depth, as EgoLoc did. On the
@@ -25,13 +27,20 @@ import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
-from ..geometry import camera_centre, to_camera  # noqa: F401 (to_camera: predict.stage, tests)
+from ..geometry import apply_sim3, camera_centre, to_camera, to_world
 from ..formats.clip_frames import frame_index, frame_name
+from ..formats.pose_internal import read_scan_from_model
 from .. import lens as camera
+
+if TYPE_CHECKING:
+    import pycolmap
+
+    from ..formats.poses import ClipPoses
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +53,7 @@ class PosedPeak:
     frame: int
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
     score: float
-    cam_from_world: np.ndarray  # (3, 4), scan frame
+    cam_from_world: pycolmap.Rigid3d  # the frame's pose, scan frame
 
     @property
     def centre(self) -> np.ndarray:
@@ -74,14 +83,12 @@ def half_size(cam, box, depth: float) -> float:
     return 0.25 * float(w + h)
 
 
-def point_at_depth(cam, cam_from_world: np.ndarray, pixel, depth: float) -> np.ndarray | None:
+def point_at_depth(cam, cam_from_world: pycolmap.Rigid3d, pixel, depth: float) -> np.ndarray | None:
     """World point seen at `pixel` (distorted) with camera z = `depth`; None off the lens curve."""
     xy = camera.undistort_normalized(cam, np.asarray(pixel, float)[None])[0]
     if not np.all(np.isfinite(xy)):
         return None
-    p_cam = np.array([xy[0] * depth, xy[1] * depth, depth])
-    R, t = cam_from_world[:, :3], cam_from_world[:, 3]
-    return R.T @ (p_cam - t)
+    return to_world(cam_from_world, [xy[0] * depth, xy[1] * depth, depth])[0]
 
 
 def _finish(cam, peak: PosedPeak, depth: float | None, conf: dict, reason: str | None = None,
@@ -105,16 +112,19 @@ class _SubModel:
     index: int
     recon: object  # pycolmap.Reconstruction
     image_of_frame: dict[int, int]
-    scan_from_model: object | None  # pycolmap.Sim3d
+    scan_from_model: pycolmap.Sim3d | None
     reason: str | None = None
 
 
 class SfmDepth:
-    """Depth from the clip's SfM sub-models (sfm_dir/models/<k>/) expressed in the scan frame."""
+    """Depth from the clip's SfM sub-models (sfm_dir/models/<k>/) expressed in the scan frame.
 
-    def __init__(self, sfm_dir, cam_from_world: np.ndarray, good: np.ndarray, conf: dict):
+    `scan_from_model`: pose_merge's file of each sub-model's Sim(3) (what the poses were made
+    with). Without it (poses imported from a shared file) each sub-model's is fitted to `poses`."""
+
+    def __init__(self, sfm_dir, conf: dict, *, scan_from_model=None, clip_uid: str | None = None,
+                 poses: ClipPoses | None = None):
         from ..pose.colmap_io import read_model
-        from ..pose.geometry import ransac_sim3
 
         self.conf = conf
         self.models: list[_SubModel] = []
@@ -122,7 +132,7 @@ class SfmDepth:
         if not models_dir.is_dir():
             log.warning("%s: no models/ folder; the sfm depth source has no points", sfm_dir)
             return
-        threshold = float(conf["sfm_sim3_threshold_m"])
+        merged = None if scan_from_model is None else read_scan_from_model(scan_from_model, clip_uid)
         for sub in sorted(models_dir.iterdir(), key=lambda p: (len(p.name), p.name)):
             if not sub.is_dir() or not any((sub / f"cameras.{e}").exists() for e in ("bin", "txt")):
                 continue
@@ -132,30 +142,40 @@ class SfmDepth:
                 index = frame_index(image.name)
                 if index is not None and image.has_pose:
                     image_of_frame[index] = image_id
-            shared = [f for f in sorted(image_of_frame) if f < len(good) and good[f]]
-            sim, reason = None, None
-            if len(shared) < 3:
-                reason = f"{len(shared)} frames posed in both the sub-model and the pose file, need 3"
+            k = int(sub.name) if sub.name.isdigit() else len(self.models)
+            if merged is not None:
+                if k not in merged:
+                    raise InputError(scan_from_model, f"no entry for sub-model {k} of {models_dir} "
+                                                      f"(has {sorted(merged)}): made from another SfM run?")
+                sim, reason = merged[k].scan_from_model, merged[k].reason
+                if sim is not None:
+                    log.info("sub-model %s: scale %.4f, pose_merge's Sim(3) (from %s)", sub.name,
+                             sim.scale, merged[k].source)
             else:
-                src = np.array([recon.image(image_of_frame[f]).projection_center() for f in shared])
-                tgt = np.array([camera_centre(cam_from_world[f]) for f in shared])
-                fit = ransac_sim3(src, tgt, threshold)
-                if fit is None or fit.inliers.sum() < 3:
-                    reason = "no Sim(3) between its camera centres and the pose file's"
-                else:
-                    sim = fit.tgt_from_src
-                    log.info("sub-model %s: scale %.4f from %d/%d shared frames (median residual "
-                             "%.3f m)", sub.name, sim.scale, int(fit.inliers.sum()), len(shared),
-                             float(np.median(fit.residuals[fit.inliers])))
-            if reason:
+                sim, reason = self._fit(sub.name, recon, image_of_frame, poses)
+            if sim is None:
                 log.warning("sub-model %s: %s; its points are not used", sub.name, reason)
-            self.models.append(_SubModel(int(sub.name) if sub.name.isdigit() else len(self.models),
-                                         recon, image_of_frame, sim, reason))
+            self.models.append(_SubModel(k, recon, image_of_frame, sim, reason))
+
+    def _fit(self, name: str, recon, image_of_frame: dict[int, int], poses: ClipPoses):
+        """(scan_from_model fitted to the pose file's camera centres, None) or (None, reason)."""
+        from ..pose.sim3 import ransac_sim3
+
+        shared = [f for f in sorted(image_of_frame) if f < len(poses) and poses.good[f]]
+        if len(shared) < 3:
+            return None, f"{len(shared)} frames posed in both the sub-model and the pose file, need 3"
+        src = np.array([recon.image(image_of_frame[f]).projection_center() for f in shared])
+        tgt = camera_centre(poses.cam_from_world[shared])
+        fit = ransac_sim3(src, tgt, float(self.conf["sfm_sim3_threshold_m"]))
+        if fit is None or fit.inliers.sum() < 3:
+            return None, "no Sim(3) between its camera centres and the pose file's"
+        log.info("sub-model %s: scale %.4f from %d/%d shared frames (median residual %.3f m)", name,
+                 fit.tgt_from_src.scale, int(fit.inliers.sum()), len(shared),
+                 float(np.median(fit.residuals[fit.inliers])))
+        return fit.tgt_from_src, None
 
     def points_in_box(self, frame: int, box, image_size) -> tuple[np.ndarray, str | None]:
         """Scan-frame 3D points observed inside `box` (original pixels) in `frame`."""
-        from ..pose.geometry import apply_sim3
-
         found = [m for m in self.models if frame in m.image_of_frame]
         if not found:
             return np.zeros((0, 3)), "frame not registered in any SfM sub-model"
@@ -241,12 +261,12 @@ class Triangulation:
         mask = np.zeros(n, bool)
         if n < 2:
             return None, mask, f"{n} posed peak(s), triangulation needs 2"
-        P = np.array([p.cam_from_world for p in peaks])
+        P = np.array([p.cam_from_world.matrix() for p in peaks])
         xy = camera.undistort_normalized(cam, np.array([p.centre for p in peaks]))
         ok = np.all(np.isfinite(xy), axis=1)
         rays = np.concatenate([xy, np.ones((n, 1))], axis=1)
         rays /= np.linalg.norm(rays, axis=1, keepdims=True)
-        centres = np.array([camera_centre(p) for p in P])
+        centres = camera_centre(P)
         best = None
         for i, j in itertools.combinations(np.flatnonzero(ok), 2):
             X = triangulate_dlt(P[[i, j]], xy[[i, j]])

@@ -3,13 +3,18 @@
 For each query of the clip (VQ2D query file keys): keep the peaks whose frame has a good pose and
 whose box lies in the image, lift them with the configured depth source, aggregate, and express
 the point in the query frame's camera when the query frame has a pose. Anything impossible is a
-null with its reason in the file and in the log; the stage fails only on bad input."""
+null with its reason in the file and in the log; the stage fails only on bad input.
+
+Poses are pycolmap Rigid3d `cam_from_world` (scan frame) in memory, read from the pose file.
+The SfM depth source maps a sub-model's points with pose_merge's `scan_from_model`
+(scan_from_model.json); with imported poses there is none, and it is fitted to the poses."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,14 +25,26 @@ from ..formats.intrinsics import lookup, read_intrinsics
 from ..formats.poses import ClipPoses, read_poses
 from ..formats.queries import read_queries
 from ..errors import InputError
+from ..geometry import rigid, to_camera
 from . import aggregate as agg
 from ..lens import pinhole
-from .lift import Lifted, MonoDepth, PosedPeak, SfmDepth, Triangulation, to_camera
+from .lift import Lifted, MonoDepth, PosedPeak, SfmDepth, Triangulation
+
+if TYPE_CHECKING:
+    import pycolmap
 
 log = logging.getLogger(__name__)
 
-def _to_4x4(cam_from_world: np.ndarray) -> np.ndarray:
-    return np.vstack([cam_from_world, [0.0, 0.0, 0.0, 1.0]])
+
+def frame_cam_from_world(poses: ClipPoses | None, frame: int) -> pycolmap.Rigid3d | None:
+    """The pose of clip frame `frame`, None where the clip or the frame has none."""
+    if poses is None or not (0 <= frame < len(poses)) or not poses.good[frame]:
+        return None
+    return rigid(poses.cam_from_world[frame])
+
+
+def _to_4x4(cam_from_world: pycolmap.Rigid3d) -> np.ndarray:
+    return np.vstack([cam_from_world.matrix(), [0.0, 0.0, 0.0, 1.0]])
 
 
 def posed_peaks(qdet, poses: ClipPoses) -> tuple[list[PosedPeak], list[PeakPrediction]]:
@@ -47,7 +64,8 @@ def posed_peaks(qdet, poses: ClipPoses) -> tuple[list[PosedPeak], list[PeakPredi
         if reason:
             dropped.append(PeakPrediction(p.frame, box, p.box.score, reason=reason))
         else:
-            usable.append(PosedPeak(p.frame, box, float(p.box.score), poses.cam_from_world[p.frame]))
+            usable.append(PosedPeak(p.frame, box, float(p.box.score),
+                                    frame_cam_from_world(poses, p.frame)))
     return usable, dropped
 
 
@@ -56,14 +74,15 @@ class _Lifter:
     fallbacks (`conf["fallback"]`): the other geometric source (sfm <-> triangulate) on the same
     peaks, then the query's visual crop."""
 
-    def __init__(self, conf: dict, sfm_dir, poses: ClipPoses | None, frames_dir):
+    def __init__(self, conf: dict, sfm_dir, poses: ClipPoses | None, frames_dir,
+                 scan_from_model=None, clip_uid: str | None = None):
         self.kind = conf["depth"]
         self.conf = conf
         self.fallback = bool(conf["fallback"])
-        self._sfm_args = (sfm_dir, poses)
+        self._sfm_args = (sfm_dir, poses, scan_from_model, clip_uid)
         self.sfm = self.tri = self.mono = None
         if self.kind == "sfm" and poses is not None:
-            self.sfm = SfmDepth(sfm_dir, poses.cam_from_world, poses.good, conf)
+            self._get_sfm()
         elif self.kind == "triangulate":
             self.tri = Triangulation(conf)
         elif self.kind == "mono":
@@ -72,9 +91,10 @@ class _Lifter:
             raise InputError("config predict.depth", f"unknown depth source {self.kind!r}")
 
     def _get_sfm(self) -> SfmDepth | None:
-        sfm_dir, poses = self._sfm_args
+        sfm_dir, poses, scan_from_model, clip_uid = self._sfm_args
         if self.sfm is None and poses is not None and sfm_dir is not None:
-            self.sfm = SfmDepth(sfm_dir, poses.cam_from_world, poses.good, self.conf)
+            self.sfm = SfmDepth(sfm_dir, self.conf, scan_from_model=scan_from_model,
+                                clip_uid=clip_uid, poses=poses)
         return self.sfm
 
     def _get_tri(self) -> Triangulation:
@@ -129,13 +149,11 @@ def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: 
     """Prediction for one query from its detections `qdet`; `crop`, the query's visual crop, is
     the last resort when no peak can be lifted (conf["fallback"])."""
     qp = QueryPrediction(qdet.annotation_index, qdet.query_set, query_frame)
-    if poses is None or not (0 <= query_frame < len(poses)) or not poses.good[query_frame]:
-        pose_q, pose_reason = None, ("clip has no poses" if poses is None else
-                                     "query frame has no pose")
+    query_cam_from_world = frame_cam_from_world(poses, query_frame)
+    if query_cam_from_world is None:
+        qp.query_pose_reason = "clip has no poses" if poses is None else "query frame has no pose"
     else:
-        pose_q, pose_reason = poses.cam_from_world[query_frame], None
-    qp.query_pose_reason = pose_reason
-    qp.query_frame_pose = None if pose_q is None else _to_4x4(pose_q)
+        qp.query_frame_pose = _to_4x4(query_cam_from_world)
     if poses is None:
         qp.reason = "clip has no poses"
         return qp
@@ -161,8 +179,9 @@ def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: 
             qp.peaks = [PeakPrediction(p.frame, p.box, p.score, by_frame[p.frame].point_world,
                                        by_frame[p.frame].depth) if p.frame in by_frame else p
                         for p in qp.peaks]
-        if not good and crop is not None and 0 <= crop.frame < len(poses) and poses.good[crop.frame]:
-            crop_peak = PosedPeak(crop.frame, crop.box, 1.0, poses.cam_from_world[crop.frame])
+        crop_cam_from_world = None if crop is None else frame_cam_from_world(poses, crop.frame)
+        if not good and crop_cam_from_world is not None:
+            crop_peak = PosedPeak(crop.frame, crop.box, 1.0, crop_cam_from_world)
             lifted_crop = lifter.lift_crop(cam, crop_peak, usable, qdet.image_size)
             if lifted_crop is not None:
                 log.info("query %s: %s; the visual crop (frame %d) is lifted instead", qdet.key,
@@ -174,17 +193,18 @@ def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: 
     point = agg.aggregate([l.point_world for l in good], [l.peak.score for l in good],
                           [l.peak.frame for l in good], conf["aggregation"], conf)
     qp.pred_3d_vec_world = point
-    if pose_q is not None:
-        qp.pred_3d_vec_query_frame = to_camera(pose_q, point)[0]
+    if query_cam_from_world is not None:
+        qp.pred_3d_vec_query_frame = to_camera(query_cam_from_world, point)[0]
     return qp
 
 
 def main(detections, poses, sfm_dir, queries, intrinsics, out, clip_uid, scan_uid, conf,
-         frames_dir=None):
+         scan_from_model=None, frames_dir=None):
     """Write `out` (vq3d.formats.clip_predictions) for every query of `clip_uid`.
 
-    `frames_dir` is needed only by the `mono` depth source; `conf` holds the predict keys of
-    `vq3d.stages.config_slice` (or the whole validated predict section)."""
+    `scan_from_model`: pose_merge's sub-model Sim(3) file (None with imported poses: fitted
+    then); `frames_dir` is needed only by the `mono` depth source; `conf` holds the predict keys
+    of `vq3d.stages.config_slice` (or the whole validated predict section)."""
     det = read_clip_detections(detections)
     if det.clip_uid != clip_uid:
         raise InputError(detections, f"clip_uid is {det.clip_uid!r}, expected {clip_uid!r}")
@@ -196,7 +216,7 @@ def main(detections, poses, sfm_dir, queries, intrinsics, out, clip_uid, scan_ui
     elif not clip_poses.good.any():
         log.warning("%s: clip %s has no good pose", poses, clip_uid)
     intr = read_intrinsics(intrinsics)
-    lifter = _Lifter(conf, sfm_dir, clip_poses, frames_dir)
+    lifter = _Lifter(conf, sfm_dir, clip_poses, frames_dir, scan_from_model, clip_uid)
 
     result = ClipPredictions(clip_uid, scan_uid, conf["depth"], conf["aggregation"])
     keys = [(q.annotation_index, q.query_set, q.query_frame) for q in clip_queries]
@@ -210,9 +230,9 @@ def main(detections, poses, sfm_dir, queries, intrinsics, out, clip_uid, scan_ui
         qdet = det.get(ai, qset)
         if qdet is None:
             qp = QueryPrediction(ai, qset, query_frame, reason="no detections for this query")
-            if clip_poses is not None and 0 <= query_frame < len(clip_poses) \
-                    and clip_poses.good[query_frame]:
-                qp.query_frame_pose = _to_4x4(clip_poses.cam_from_world[query_frame])
+            query_cam_from_world = frame_cam_from_world(clip_poses, query_frame)
+            if query_cam_from_world is not None:
+                qp.query_frame_pose = _to_4x4(query_cam_from_world)
         else:
             cam = lookup(intr, scan_uid, *qdet.image_size, source=intrinsics)
             if not conf["undistort"]:
@@ -243,6 +263,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detections", required=True, help="per-clip detections (detect stage)")
     parser.add_argument("--poses", required=True, help="the clip's EgoLoc pose JSON")
     parser.add_argument("--sfm-dir", required=True, help="the clip's SfM folder (models/<k>/)")
+    parser.add_argument("--scan-from-model", help="pose_merge's scan_from_model.json (without: "
+                                                  "each sub-model is fitted to the poses)")
     parser.add_argument("--queries", required=True, help="VQ2D query file of the VQ3D clips")
     parser.add_argument("--intrinsics", required=True, help="scan_to_intrinsics JSON")
     parser.add_argument("--out", required=True, help="per-clip predictions JSON to write")
@@ -261,5 +283,6 @@ def run(args: argparse.Namespace) -> int:
     if args.mono_checkpoint:
         conf["mono_checkpoint"] = args.mono_checkpoint
     main(args.detections, args.poses, args.sfm_dir, args.queries, args.intrinsics, args.out,
-         args.clip_uid, args.scan_uid, conf, frames_dir=args.frames_dir)
+         args.clip_uid, args.scan_uid, conf, scan_from_model=args.scan_from_model,
+         frames_dir=args.frames_dir)
     return 0

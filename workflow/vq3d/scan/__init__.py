@@ -33,7 +33,7 @@ import pycolmap
 
 from ..errors import InputError
 from ..formats import scan_refs as fmt
-from ..pose import geometry
+from .. import geometry
 
 
 @dataclass
@@ -60,8 +60,7 @@ class RefView:
         z = np.where(ok, z, 0.0)
         rays = self.camera.cam_from_img(xy) if len(xy) else np.zeros((0, 2))
         pts_cam = np.hstack([rays * z[:, None], z[:, None]])
-        world_from_cam = self.cam_from_world.inverse().matrix()
-        return pts_cam @ world_from_cam[:, :3].T + world_from_cam[:, 3], ok
+        return geometry.to_world(self.cam_from_world, pts_cam), ok
 
 
 class Scan(Protocol):

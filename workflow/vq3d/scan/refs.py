@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import camera_centre
+from ..geometry import camera_centre, pose_at
 from ..atomic import atomic_dir
 from ..errors import InputError
 from ..formats import scan_refs as fmt
@@ -37,8 +37,7 @@ def look(forward: np.ndarray, centre: np.ndarray) -> np.ndarray:
     x = np.cross(f, up)
     x /= np.linalg.norm(x)
     y = np.cross(f, x)  # image y points down
-    R = np.stack([x, y, f])  # rows: camera axes in world coordinates
-    return np.hstack([R, (-R @ centre)[:, None]])
+    return pose_at(np.stack([x, y, f]), centre)  # rows: camera axes in world coordinates
 
 
 def floor_height(geoms) -> float:

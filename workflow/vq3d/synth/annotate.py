@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..geometry import to_camera
 from .camera import Fisheye
 from .scene import SceneObject, box_corners
 
@@ -23,12 +24,11 @@ def object_boxes(ids: np.ndarray, objects: list[SceneObject], cam: Fisheye, cam_
     object's unoccluded silhouette (the hull of its projected corners)."""
     out = {}
     present = np.unique(ids)
-    R, t = cam_from_world[:, :3], cam_from_world[:, 3]
     for obj in objects:
         if obj.index + 1 not in present:
             continue
         ys, xs = np.nonzero(ids == obj.index + 1)
-        pts_cam = box_corners(obj.centre, obj.size, obj.yaw) @ R.T + t
+        pts_cam = to_camera(cam_from_world, box_corners(obj.centre, obj.size, obj.yaw))
         if (pts_cam[:, 2] <= 0.05).any():
             frac = 1.0  # straddles the camera plane: cannot measure the silhouette; it is close
         else:

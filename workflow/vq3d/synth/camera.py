@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .. import lens
+from ..geometry import pose_at
 from ..formats import intrinsics
 
 
@@ -94,8 +95,7 @@ def yaw_pitch_forward(yaw: float, pitch: float) -> np.ndarray:
 
 def cam_from_world(world_from_cam_R: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """3×4 world→camera extrinsics [R | t] from a camera's orientation and centre."""
-    R = world_from_cam_R.T
-    return np.hstack([R, (-R @ centre)[:, None]])
+    return pose_at(world_from_cam_R.T, centre)
 
 
 def remap_fast(map_x: np.ndarray, map_y: np.ndarray):

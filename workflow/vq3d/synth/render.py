@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..geometry import camera_centre
+from ..geometry import camera_centre, to_camera
 from .camera import Fisheye, Pinhole, distortion_maps, remap_fast
 from .scene import Scene
 
@@ -57,7 +57,7 @@ class Renderer:
 
     def render(self, cam_from_world: np.ndarray, want_ids: bool = True):
         """Pinhole canvas render: BGR image, inverse depth (0 = nothing), object ids (uint8)."""
-        R, t = cam_from_world[:, :3], cam_from_world[:, 3]
+        R, t = cam_from_world[:, :3], cam_from_world[:, 3]  # the texture basis below
         centre = camera_centre(cam_from_world)
         h, w = self.canvas.height, self.canvas.width
         img = np.zeros((h, w, 3), np.uint8)
@@ -65,7 +65,7 @@ class Renderer:
         ids = np.zeros((h, w), np.uint8)
         # Back faces away; nearest cells first so the z-test rejects more and writes less.
         facing = np.einsum("qk,qk->q", self.normals, centre[None] - self.centres) > 1e-9
-        cam_corners = self.corners @ R.T + t                                   # Q×4×3
+        cam_corners = to_camera(cam_from_world, self.corners)                  # Q×4×3
         order = np.argsort(np.linalg.norm(self.centres - centre, axis=1))
         for qi in order:
             if not facing[qi]:
