@@ -287,7 +287,7 @@ def test_cli(tmp_path, videos):
     q = write_q(tmp_path / "q.json", {"c1": (2.0, 3.0)})
     out = tmp_path / "cli_out"
     rc = cli_main(["frames", "--video", str(videos["30"]), "--queries", str(q), "--clip-uid", "c1",
-                   "--out", str(out), "--decoder", "cpu", "--max-side", "200"])
+                   "--out", str(out), "--decoder", "cpu", "--max-side", "200", "--threads", "1"])
     assert rc == 0
     meta = json.loads((out / "frames.json").read_text())
     assert meta["count"] == 6 and meta["size"] == [200, 150]

@@ -276,11 +276,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-side", type=int, default=None, help="downscale: longest side in px")
     parser.add_argument("--jpeg-quality", type=int, default=default["jpeg_quality"],
                         help="ffmpeg -q:v, 1 (best) .. 31")
+    parser.add_argument("--threads", type=int, default=-1,
+                        help="ffmpeg threads (decoder, filters, encoder); -1: every CPU we may use")
 
 
 def run(args: argparse.Namespace) -> int:
     conf = {"fps": args.fps, "decoder": args.decoder, "max_side": args.max_side,
             "jpeg_quality": args.jpeg_quality}
-    summary = main(args.video, args.queries, args.out, args.clip_uid, args.video_is_clip, conf)
+    summary = main(args.video, args.queries, args.out, args.clip_uid, args.video_is_clip, conf,
+                   threads=args.threads)
     print(f"{summary['count']} frames -> {args.out}")
     return 0
