@@ -110,7 +110,7 @@ def _finish(cam, peak: PosedPeak, depth: float | None, conf: dict, reason: str |
 @dataclass
 class _SubModel:
     index: int
-    recon: object  # pycolmap.Reconstruction
+    recon: pycolmap.Reconstruction
     image_of_frame: dict[int, int]
     scan_from_model: pycolmap.Sim3d | None
     reason: str | None = None
@@ -164,7 +164,7 @@ class SfmDepth:
         shared = [f for f in sorted(image_of_frame) if f < len(poses) and poses.good[f]]
         if len(shared) < 3:
             return None, f"{len(shared)} frames posed in both the sub-model and the pose file, need 3"
-        src = np.array([recon.image(image_of_frame[f]).projection_center() for f in shared])
+        src = np.array([camera_centre(recon.image(image_of_frame[f]).cam_from_world()) for f in shared])
         tgt = camera_centre(poses.cam_from_world[shared])
         fit = ransac_sim3(src, tgt, float(self.conf["sfm_sim3_threshold_m"]))
         if fit is None or fit.inliers.sum() < 3:
