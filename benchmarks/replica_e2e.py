@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @contextlib.contextmanager
 def _env(env: dict[str, str]):
-    from vq3d.synth.serve import _CLEARED
+    from vq3d.formats.aws_env import CLEARED as _CLEARED
 
     saved = dict(os.environ)
     for k in _CLEARED:

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vq3d.synth.matterpak import read_cloud, write_matterpak
+from vq3d.formats.matterpak import read_cloud
+from vq3d.synth.matterpak import write_matterpak
 from vq3d.synth.scene import build_scene
 
 

@@ -158,7 +158,8 @@ def test_same_shapes_as_the_anchors(rep, anchors):
 @pytest.fixture(scope="module")
 def s3(rep, tmp_path_factory):
     pytest.importorskip("moto.server")
-    from vq3d.synth.serve import _CLEARED, serving
+    from vq3d.formats.aws_env import CLEARED as _CLEARED
+    from vq3d.synth.serve import serving
 
     out, _ = rep
     with serving(out, tmp_path_factory.mktemp("aws")) as env, pytest.MonkeyPatch.context() as mp:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .formats._common import as_list, field, load_json
-from .ids import check_id, check_scan_id
+from .formats.vq3d_annotations import read_vq3d_clips
 from .synth import layout
 
 
@@ -106,40 +105,6 @@ def check_clips_in_queries(refs: list[ClipRef], queries, annotations) -> None:
 
 
 def read_vq3d_clip_refs(path: str | os.PathLike) -> list[ClipRef]:
-    """Clip/video/scan uids of a VQ3D annotation file (val annotations or test template).
-
-    Every id is validated and every clip must hold at least one query set: a clip whose
-    annotations are all empty would cost hours of frames, detection and posing for nothing."""
-    path = Path(path)
-    data = load_json(path, "VQ3D annotation file")
-    if not isinstance(data, dict):
-        raise InputError(path, "VQ3D annotation file must be a JSON object with 'videos'")
-    refs: dict[str, ClipRef] = {}
-    no_query: list[str] = []
-    for vi, video in enumerate(as_list(path, data, "videos", "")):
-        vw = f"videos[{vi}]"
-        if not isinstance(video, dict):
-            raise InputError(path, f"{vw} must be an object, got {type(video).__name__}")
-        # Unsafe ids raise UnsafeIdError (naming the file and the place), as everywhere ids are read.
-        video_uid = check_id(field(path, video, "video_uid", str, vw), what="video_uid",
-                             source=f"{path} {vw}")
-        if video.get("scan_uid") is None:
-            raise InputError(path, f"{vw} ({video_uid}) has no 'scan_uid'")
-        scan = check_scan_id(field(path, video, "scan_uid", str, vw), source=f"{path} {vw}")
-        for ci, clip in enumerate(as_list(path, video, "clips", vw)):
-            cw = f"{vw}.clips[{ci}]"
-            if not isinstance(clip, dict):
-                raise InputError(path, f"{cw} must be an object, got {type(clip).__name__}")
-            clip_uid = check_id(field(path, clip, "clip_uid", str, cw), what="clip_uid",
-                                source=f"{path} {cw}")
-            anns = as_list(path, clip, "annotations", cw, optional=True) or []
-            if not any(isinstance(a, dict) and a.get("query_sets") for a in anns):
-                no_query.append(f"{cw} (clip {clip_uid})")
-            refs.setdefault(clip_uid, ClipRef(clip_uid, video_uid, scan, scan))
-    if not refs:
-        raise InputError(path, "no clips found under 'videos[].clips[]'")
-    if no_query:
-        more = f" and {len(no_query) - 1} more" if len(no_query) > 1 else ""
-        raise InputError(path, f"{no_query[0]}{more} has no query (no annotation has a query "
-                               "set): remove the clip or add its queries")
-    return list(refs.values())
+    """Clip/video/scan uids of a VQ3D annotation file (val annotations or test template), every
+    id validated and every clip holding a query set (vq3d.formats.vq3d_annotations.read_vq3d_clips)."""
+    return [ClipRef(c.clip_uid, c.video_uid, c.scan_uid, c.scan_uid) for c in read_vq3d_clips(path)]

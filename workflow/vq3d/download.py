@@ -17,7 +17,6 @@ unmodified CLI at a local S3 server."""
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import os
 import shutil
@@ -26,6 +25,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError, VQ3DError
+from .formats.manifest import read_manifest
 from .ids import check_id
 
 log = logging.getLogger(__name__)
@@ -76,12 +76,6 @@ def _run_cli(out_dir: Path, dataset: str, aws_profile: str, version: str,
     return proc.stdout
 
 
-def _manifest_rows(path: Path) -> dict[str, dict]:
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return {(r.get("video_uid") or r.get("file_uid") or ""): r for r in rows}
-
-
 def _s3_size(aws_profile: str, s3_path: str) -> int:
     import boto3.session
 
@@ -117,7 +111,7 @@ def main(video, uid, source, aws_profile, version: str = VERSION) -> Path:
         if not manifest.is_file():
             raise DownloadError(f"could not read the Ego4D {dataset} manifest {url} "
                                 f"(credentials, network, licence?): {_tail(output)}")
-        rows = _manifest_rows(manifest)
+        rows = read_manifest(manifest)
         if uid not in rows:
             raise InputError(url, f"uid {uid} is not in the Ego4D {version} '{dataset}' manifest "
                                   f"({len(rows)} entries); is ego4d.source={source!r} right for it?")
@@ -161,7 +155,7 @@ def download_files(out_dir, dataset: str = "annotations", aws_profile: str = "de
     if not manifest.is_file():
         raise DownloadError(f"could not read the Ego4D {dataset} manifest {manifest_url(version, dataset)} "
                             f"(credentials, network, licence?): {_tail(output)}")
-    rows = _manifest_rows(manifest)
+    rows = read_manifest(manifest)
     files = {ds_dir / Path(r.get("s3_path") or r.get("canonical_s3_location") or "").name:
              r.get("s3_path") or r.get("canonical_s3_location") for r in rows.values()}
     missing = [f.name for f in files if not f.is_file()]

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from pathlib import Path
 
 from .errors import InputError
 from .formats.failures import FailedClip, write_failed_clips
+from .slurm.status import log_error
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 # download by video or clip uid, scan_refs by the clip's scan folder (one job serves its clips).
 STAGES = ["download", "frames", "detect", "pose_sfm", "scan_refs", "pose_register", "pose_pnp",
           "pose_merge", "pose_import", "predict"]
-ERROR_LINE = re.compile(r" (ERROR|CRITICAL) |^\w*(Error|Exception): ")
 
 
 def failure_reason(logs: Path, clip_uid: str, video_uid: str, scan_folder: str = "") -> tuple[str, str, str]:
@@ -36,15 +35,9 @@ def failure_reason(logs: Path, clip_uid: str, video_uid: str, scan_folder: str =
         uids = {"download": [video_uid, clip_uid], "scan_refs": [scan_folder] if scan_folder else []}.get(stage, [clip_uid])
         for uid in uids:
             path = logs / stage / f"{uid}.log"
-            try:
-                lines = path.read_text(errors="replace").splitlines()
-            except OSError:
-                continue
-            errors = [ln for ln in lines if ERROR_LINE.search(ln)]
-            if errors:
-                last = errors[-1]
-                reason = last.split(": ", 1)[-1] if re.search(" (ERROR|CRITICAL) ", last) else last
-                return stage, reason.strip(), str(path)
+            reason = log_error(path)
+            if reason:
+                return stage, reason, str(path)
     return "", "no prediction and no failed stage log (not run yet, or interrupted: rerun snakemake)", ""
 
 

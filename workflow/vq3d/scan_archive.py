@@ -9,7 +9,6 @@ unpacked again and a re-downloaded, changed one is."""
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tarfile
@@ -17,11 +16,10 @@ import tempfile
 from pathlib import Path
 
 from .errors import InputError
+from .formats.scan_archive import read_source_marker, write_source_marker
 from .ids import UnsafeIdError, check_id
 
 log = logging.getLogger(__name__)
-
-MARKER = ".vq3d_source"
 
 
 def _stem(path: Path) -> str:
@@ -59,14 +57,9 @@ def extract_scan(archive, scans_dir) -> Path:
         except UnsafeIdError as exc:
             raise InputError(archive, str(exc)) from None
         dest = scans_dir / folder
-        marker = dest / MARKER
-        if marker.is_file():
-            try:
-                if json.loads(marker.read_text()) == stamp:
-                    log.info("%s: already unpacked in %s", archive.name, dest)
-                    return dest
-            except ValueError:
-                pass
+        if read_source_marker(dest) == stamp:
+            log.info("%s: already unpacked in %s", archive.name, dest)
+            return dest
         scans_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder}.", dir=scans_dir))
         try:
@@ -75,7 +68,7 @@ def extract_scan(archive, scans_dir) -> Path:
             except (tarfile.TarError, OSError) as exc:
                 raise InputError(archive, f"scan archive cannot be unpacked ({exc})") from None
             src = tmp / top if top else tmp
-            (src / MARKER).write_text(json.dumps(stamp))
+            write_source_marker(src, archive.name, stamp["bytes"])
             old = None
             if dest.exists():
                 old = scans_dir / f".{folder}.old"

@@ -35,9 +35,10 @@ def load_json(path: str | os.PathLike, what: str):
         raise InputError(path, f"{what} is nested too deeply to be read") from None
 
 
-def dump_json(path: str | os.PathLike, obj) -> None:
-    """Atomic JSON write; the one place every format writer goes through."""
-    write_json(path, obj)
+def dump_json(path: str | os.PathLike, obj, *, indent: int | None = None) -> None:
+    """Atomic JSON write; the one place every format writer goes through (`indent` for the
+    files people read)."""
+    write_json(path, obj, indent=indent)
 
 
 def field(path, obj, key, types, where: str, *, optional: bool = False, default=None):

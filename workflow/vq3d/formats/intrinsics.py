@@ -60,7 +60,10 @@ class IntrinsicsTable(dict):
 
 
 def read_intrinsics(path: str | os.PathLike) -> dict[str, dict[tuple[int, int], Fisheye]]:
-    raw = load_json(path, WHAT)
+    return intrinsics_from_json(load_json(path, WHAT), path)
+
+
+def intrinsics_from_json(raw, path: str | os.PathLike = "<memory>") -> dict[str, dict[tuple[int, int], Fisheye]]:
     if not isinstance(raw, dict):
         raise InputError(path, f"{WHAT} must be an object keyed by scan_uid")
     out = IntrinsicsTable()

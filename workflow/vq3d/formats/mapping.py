@@ -45,7 +45,10 @@ class QueryMapping:
 
 
 def read_mapping(path: str | os.PathLike) -> QueryMapping:
-    raw = load_json(path, WHAT)
+    return mapping_from_json(load_json(path, WHAT), path)
+
+
+def mapping_from_json(raw, path: str | os.PathLike = "<memory>") -> QueryMapping:
     if not isinstance(raw, dict):
         raise InputError(path, f"{WHAT} must be a JSON object keyed by video_uid")
     table: dict[Key, Key] = {}

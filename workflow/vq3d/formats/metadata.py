@@ -1,10 +1,12 @@
 """clip_names_val_test.json: {"clips": [{"clip_uid", "split", "scan_uid"}]}, the VQ3D clips of
-val and test with the Matterport scan each was filmed in."""
+val and test with the Matterport scan each was filmed in; and the VQ3D clip/video lists of Ego4D's
+`3d` dataset (written by the replica)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import InputError
 from ._common import as_list, dump_json, field, load_json, scan_uid, uid
@@ -34,3 +36,17 @@ def read_clip_names(path: str | os.PathLike) -> list[ClipName]:
 def write_clip_names(path: str | os.PathLike, clips: list[ClipName]) -> None:
     dump_json(path, {"clips": [{"clip_uid": c.clip_uid, "split": c.split, "scan_uid": c.scan_uid}
                                for c in clips]})
+
+
+# ---- Ego4D's `3d` dataset: the VQ3D clip and video lists ----
+VQ3D_CLIP_LIST = "all_clips_for_vq3d_v1.json"    # {"clips": [{"clip_uid", "split"}]}
+VQ3D_VIDEO_LIST = "all_videos_for_vq3d_v1.json"  # {"videos": [{"video_uid", "split"}]}
+
+
+def write_vq3d_lists(folder: str | os.PathLike, clips: list[tuple[str, str]],
+                     videos: list[tuple[str, str]]) -> list[str]:
+    """Both lists into `folder` from (uid, split) pairs, in the order given; their names."""
+    folder = Path(folder)
+    dump_json(folder / VQ3D_CLIP_LIST, {"clips": [{"clip_uid": c, "split": s} for c, s in clips]}, indent=1)
+    dump_json(folder / VQ3D_VIDEO_LIST, {"videos": [{"video_uid": v, "split": s} for v, s in videos]}, indent=1)
+    return [VQ3D_CLIP_LIST, VQ3D_VIDEO_LIST]

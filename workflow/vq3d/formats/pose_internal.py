@@ -138,8 +138,7 @@ def read_pnp(path) -> tuple[int, dict[int, tuple[pycolmap.Rigid3d, int]]]:
     return frames, out
 
 
-def write_summary(path, summary: dict) -> None:
-    dump_json(path, summary)
+from .pose_summary import write_summary  # noqa: E402,F401  (summary.json: formats/pose_summary.py)
 
 
 # ---- scan_from_model.json (pose_merge → predict) ---------------------------------------------

@@ -106,7 +106,11 @@ _FRAMES = ("video_start_frame", "video_end_frame")
 
 
 def read_queries(path: str | os.PathLike) -> QueryFile:
-    raw = load_json(path, WHAT)
+    return queries_from_json(load_json(path, WHAT), path)
+
+
+def queries_from_json(raw, path: str | os.PathLike = "<memory>") -> QueryFile:
+    """The query file held in `raw` (as read from JSON), checked as read_queries checks a file."""
     if not isinstance(raw, dict):
         raise InputError(path, f"{WHAT} must be a JSON object with 'videos'")
     clips: dict[str, ClipTiming] = {}

@@ -7,7 +7,8 @@ The header is the template's: `version: "1.0"`, `challenge: "ego4d_vq3d_challeng
 template as EgoLoc got it from the challenge, egoloc/data/metadata/vq3d_test_unannotated_template.json,
 and EgoLoc's scored submission; the episodic-memory copy of the template predates the two keys,
 and Ego4D's VQ2D validator, VQ2D/validate_challenge_predictions.py, demands the same pair with
-`ego4d_vq2d_challenge`). The writer is results.fill_submission."""
+`ego4d_vq2d_challenge`). results.fill_submission builds one; write_submission validates and
+writes it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import os
 from dataclasses import dataclass, field as dc_field
 
 from ..errors import InputError
-from ._common import load_json
+from ._common import dump_json, load_json
 from .vq3d_annotations import iter_query_sets
 
 HEADER = {"version": "1.0", "challenge": "ego4d_vq3d_challenge"}
@@ -107,3 +108,14 @@ def validate_file(path: str | os.PathLike, template: str | os.PathLike | None = 
     sub = load_json(path, "VQ3D submission")
     tmpl = None if template is None else load_json(template, "VQ3D test template")
     return validate(sub, tmpl, path=path, template_path=template)
+
+
+def write_submission(path: str | os.PathLike, submission: dict, template: dict | None = None, *,
+                     template_path: str | os.PathLike | None = None) -> SubmissionCheck:
+    """Validate `submission` (against `template` when given) and write it atomically. A
+    submission that would not validate is a bug of whoever built it: RuntimeError, nothing written."""
+    check = validate(submission, template, path=path, template_path=template_path)
+    if not check.ok:
+        raise RuntimeError(f"{path}: the submission would not validate: {check.problems[:3]}")
+    dump_json(path, submission)
+    return check

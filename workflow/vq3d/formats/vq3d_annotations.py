@@ -11,10 +11,12 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass, field as dc_field
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..ids import check_id, check_scan_id
 from ._common import as_dict, as_list, dump_json, field, load_json, scan_uid, uid, xyz
 
 WHAT = "VQ3D annotation file"
@@ -109,7 +111,10 @@ def iter_query_sets(path, raw: dict):
 
 
 def read_vq3d(path: str | os.PathLike) -> VQ3DFile:
-    raw = load_json(path, WHAT)
+    return vq3d_from_json(load_json(path, WHAT), path)
+
+
+def vq3d_from_json(raw, path: str | os.PathLike = "<memory>") -> VQ3DFile:
     queries = []
     for video_uid, scan, clip_uid, ai, qset, qs, qw in iter_query_sets(path, raw):
         if scan is None:
@@ -194,3 +199,50 @@ def vq3d_to_json(vf: VQ3DFile) -> dict:
 
 def write_vq3d(path: str | os.PathLike, vf: VQ3DFile) -> None:
     dump_json(path, vq3d_to_json(vf))
+
+
+@dataclass(frozen=True)
+class VQ3DClip:
+    clip_uid: str
+    video_uid: str
+    scan_uid: str     # the scan's name in the annotations
+
+
+def read_vq3d_clips(path: str | os.PathLike) -> list[VQ3DClip]:
+    """Clip/video/scan uids of a VQ3D annotation file (val annotations or test template).
+
+    Every id is validated and every clip must hold at least one query set: a clip whose
+    annotations are all empty would cost hours of frames, detection and posing for nothing."""
+    path = Path(path)
+    data = load_json(path, WHAT)
+    if not isinstance(data, dict):
+        raise InputError(path, "VQ3D annotation file must be a JSON object with 'videos'")
+    refs: dict[str, VQ3DClip] = {}
+    no_query: list[str] = []
+    for vi, video in enumerate(as_list(path, data, "videos", "")):
+        vw = f"videos[{vi}]"
+        if not isinstance(video, dict):
+            raise InputError(path, f"{vw} must be an object, got {type(video).__name__}")
+        # Unsafe ids raise UnsafeIdError (naming the file and the place), as everywhere ids are read.
+        video_uid = check_id(field(path, video, "video_uid", str, vw), what="video_uid",
+                             source=f"{path} {vw}")
+        if video.get("scan_uid") is None:
+            raise InputError(path, f"{vw} ({video_uid}) has no 'scan_uid'")
+        scan = check_scan_id(field(path, video, "scan_uid", str, vw), source=f"{path} {vw}")
+        for ci, clip in enumerate(as_list(path, video, "clips", vw)):
+            cw = f"{vw}.clips[{ci}]"
+            if not isinstance(clip, dict):
+                raise InputError(path, f"{cw} must be an object, got {type(clip).__name__}")
+            clip_uid = check_id(field(path, clip, "clip_uid", str, cw), what="clip_uid",
+                                source=f"{path} {cw}")
+            anns = as_list(path, clip, "annotations", cw, optional=True) or []
+            if not any(isinstance(a, dict) and a.get("query_sets") for a in anns):
+                no_query.append(f"{cw} (clip {clip_uid})")
+            refs.setdefault(clip_uid, VQ3DClip(clip_uid, video_uid, scan))
+    if not refs:
+        raise InputError(path, "no clips found under 'videos[].clips[]'")
+    if no_query:
+        more = f" and {len(no_query) - 1} more" if len(no_query) > 1 else ""
+        raise InputError(path, f"{no_query[0]}{more} has no query (no annotation has a query "
+                               "set): remove the clip or add its queries")
+    return list(refs.values())

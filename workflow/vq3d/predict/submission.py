@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..atomic import write_json
 from ..errors import InputError
 from ..formats.clip_predictions import read_clip_predictions
 from ..formats.mapping import read_mapping
 from ..formats.results import fill_submission
-from ..formats.submission import validate
-from ..formats.vq3d_annotations import iter_query_sets
-from ..formats._common import load_json
+from ..formats.submission import write_submission
+from ..formats.vq3d_annotations import iter_query_sets, read_vq3d
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +51,7 @@ def collect(prediction_files) -> tuple[dict, dict]:
 def main(predictions, annotations, submission, mapping=None):
     files = [predictions] if isinstance(predictions, (str, bytes)) or hasattr(predictions, "__fspath__") \
         else list(predictions)
-    raw = load_json(annotations, "VQ3D annotation file")
+    raw = read_vq3d(annotations).raw
     by_vq2d, reasons = collect(files)
     table = read_mapping(mapping) if mapping else None
     wanted = [(c, ai, q) for _, _, c, ai, q, _, _ in iter_query_sets(annotations, raw)]
@@ -84,12 +82,9 @@ def main(predictions, annotations, submission, mapping=None):
         log.info("%d predicted VQ2D queries are not VQ3D queries (ignored), e.g. %s", len(unused),
                  unused[:3])
     filled = fill_submission(raw, values)
-    check = validate(filled, raw, path=submission, template_path=annotations)
-    if not check.ok:  # our own writer broke the format: a bug, not bad input
-        raise RuntimeError(f"{submission}: the submission would not validate: {check.problems[:3]}")
     log.info("submission: %d queries, %d with a 3D prediction, %d with a query-frame pose",
              len(wanted), n_world, n_pose)
-    write_json(submission, filled)
+    write_submission(submission, filled, raw, template_path=annotations)
     return filled
 
 

@@ -8,9 +8,8 @@ import os
 from matplotlib.figure import Figure
 
 from ..atomic import atomic_path
+from ..formats.pose_summary import SOURCES  # noqa: F401  (the summary's source names)
 
-# Pose sources, in the order they are stacked and listed (vq3d.pose.merge's summary names).
-SOURCES = ("sfm", "pnp", "interpolated", "none")
 SOURCE_COLOURS = {"sfm": "#1f77b4", "pnp": "#ff7f0e", "interpolated": "#e3c800", "none": "#c7c7c7"}
 SOURCE_LABELS = {"sfm": "SfM", "pnp": "PnP", "interpolated": "interpolated", "none": "no pose"}
 # One colour per query of a clip (cycled): prediction, ground truth and peaks share it.

@@ -1,67 +1,19 @@
 """Pose coverage over all clips: which share of each clip's frames got its pose from SfM, PnP,
 gap interpolation or nothing, and where in the clip each kind lies.
 
-Reads `R/pose/<clip>/summary.json` (vq3d.formats.pose_internal): the counts in `posed` and the
-per-frame `source` list. Either one is enough: counts are derived from `source` when `posed` is
-missing, and the per-frame strip is left out for a clip without `source`."""
+Reads `R/pose/<clip>/summary.json` with vq3d.formats.pose_summary.read_coverage; the per-frame
+strip is left out for a clip whose summary has no `source`."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from ..errors import InputError
-from ..formats._common import load_json
-from ._plot import SOURCE_COLOURS, SOURCE_LABELS, SOURCES, new_figure, save_png
+from ..formats.pose_summary import Coverage, read_coverage  # noqa: F401  (read_coverage: the report's reader)
+from ._plot import SOURCE_COLOURS, SOURCE_LABELS, new_figure, save_png
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Coverage:
-    clip_uid: str
-    counts: dict[str, int]                              # source -> frames, SOURCES keys first
-    per_frame: list[str] | None = field(default=None)   # source of each frame, if known
-
-    @property
-    def frames(self) -> int:
-        return sum(self.counts.values())
-
-
-def read_coverage(path) -> Coverage:
-    """The pose sources of one clip from its pose summary file."""
-    data = load_json(path, "pose summary file")
-    if not isinstance(data, dict):
-        raise InputError(path, "pose summary must be a JSON object")
-    clip_uid = data.get("clip_uid")
-    if not isinstance(clip_uid, str):
-        raise InputError(path, "missing field clip_uid (a string)")
-    per_frame = data.get("source")
-    if per_frame is not None:
-        if not isinstance(per_frame, list) or not all(isinstance(s, str) for s in per_frame):
-            raise InputError(path, "source must be a list of strings, one per frame")
-    posed = data.get("posed")
-    if posed is not None:
-        if not isinstance(posed, dict):
-            raise InputError(path, "posed must be an object {source: frame count}")
-        for k, v in posed.items():
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise InputError(path, f"posed.{k} must be a non-negative integer, got {v!r}")
-        counts = dict(posed)
-    elif per_frame is not None:
-        counts = {s: per_frame.count(s) for s in dict.fromkeys(per_frame)}
-    else:
-        raise InputError(path, "neither posed (counts by source) nor source (per frame) is given")
-    if per_frame is not None and len(per_frame) != sum(counts.values()):
-        raise InputError(path, f"source lists {len(per_frame)} frames but posed counts "
-                               f"{sum(counts.values())}")
-    # Known sources first, in a fixed order; any other name the merge stage adds comes after.
-    ordered = {s: int(counts.get(s, 0)) for s in SOURCES}
-    ordered.update({s: int(n) for s, n in sorted(counts.items()) if s not in SOURCES})
-    return Coverage(clip_uid, ordered, per_frame)
 
 
 def plot_coverage(coverages: list[Coverage], out) -> None:

@@ -34,6 +34,7 @@ import pycolmap
 from ..errors import InputError
 from ..formats import scan_refs as fmt
 from .. import geometry
+from ..formats.matterpak import mtl_textures, obj_material_libraries
 
 
 @dataclass
@@ -156,19 +157,12 @@ def find_mesh(root: Path) -> Path | None:
 def check_mesh_files(obj: Path) -> None:
     """The OBJ's material libraries and their texture images exist (a partial download otherwise
     renders untextured and PnP fails hours later)."""
-    with open(obj, "rb") as fh:
-        head = fh.read(1 << 16).decode("utf-8", "replace")
-    for line in head.splitlines():
-        if line.startswith("mtllib "):
-            mtl = obj.parent / line.split(None, 1)[1].strip()
-            if not mtl.is_file():
-                raise InputError(mtl, f"material library named by {obj.name} does not exist")
-            for mline in mtl.read_text(errors="replace").splitlines():
-                parts = mline.strip().split(None, 1)
-                if len(parts) == 2 and parts[0].lower().startswith("map_"):
-                    tex = mtl.parent / parts[1].split()[-1]
-                    if not tex.is_file():
-                        raise InputError(tex, f"texture named by {mtl.name} does not exist")
+    for mtl in obj_material_libraries(obj):
+        if not mtl.is_file():
+            raise InputError(mtl, f"material library named by {obj.name} does not exist")
+        for tex in mtl_textures(mtl):
+            if not tex.is_file():
+                raise InputError(tex, f"texture named by {mtl.name} does not exist")
 
 
 class MatterportScan(_Rendered):

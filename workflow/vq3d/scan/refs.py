@@ -22,7 +22,6 @@ from ..geometry import camera_centre, pose_at
 from ..atomic import atomic_dir
 from ..errors import InputError
 from ..formats import scan_refs as fmt
-from ..formats._common import dump_json
 from ..progress import Progress
 from . import MatterportScan, open_scan
 from .render import MeshRenderer, load_mesh
@@ -123,8 +122,8 @@ def main(out_dir, scan_dir, conf):
         source = f"rendered from {scan.mesh().name} by pyrender ({renderer.gl_renderer}, {renderer.gl})"
         fmt.write_ref_poses(refs, camera, names, source=source)
         fmt.write_geo(geo, centres)
-        dump_json(tmp / "scan.json", {"scan_uid": scan.uid, "camera": camera, "mesh": str(scan.mesh()),
-                                      "renderer": source, "views": len(poses), "geo_renders": len(centres)})
+        fmt.write_scan_json(tmp, scan.uid, camera, mesh=str(scan.mesh()), renderer=source,
+                            views=len(poses), geo_renders=len(centres))
     renderer.close()
     log.info("scan %s: %d reference views, %d geo renders in %.1f s", scan.uid, len(poses),
              len(centres), time.perf_counter() - t0)

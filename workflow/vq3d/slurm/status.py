@@ -144,6 +144,20 @@ ERROR_LINE = re.compile(r" (ERROR|CRITICAL) |^\w*(Error|Exception): ")
 SLURM_FAILED = re.compile(r"SLURM-job '(\d+)' failed, SLURM status is: '(\w+)'")
 
 
+def log_error(log: Path | str) -> str | None:
+    """The one-line reason of the last error line of a rule log (the stage's own message after
+    "ERROR vq3d: ", or a traceback's last line); None when it has none or cannot be read."""
+    try:
+        text = Path(log).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    errors = [ln for ln in text if ERROR_LINE.search(ln)]
+    if not errors:
+        return None
+    last = errors[-1]
+    return (last.split(": ", 1)[-1] if re.search(" (ERROR|CRITICAL) ", last) else last).strip()
+
+
 def run_failures(logs_dir: Path | str, since: float, snakemake_log=None,
                  workdir: Path | str = ".") -> list[str]:
     """What failed in the run that started at `since` (epoch seconds), one line per failure.
@@ -160,16 +174,13 @@ def run_failures(logs_dir: Path | str, since: float, snakemake_log=None,
         try:
             if log.stat().st_mtime < since:
                 continue
-            text = log.read_text(errors="replace").splitlines()
         except OSError:
             continue
-        errors = [ln for ln in text if ERROR_LINE.search(ln)]
-        if errors:
-            last = errors[-1]
-            reason = last.split(": ", 1)[-1] if re.search(" (ERROR|CRITICAL) ", last) else last
+        reason = log_error(log)
+        if reason:
             # results_dir may be absolute (outside the working directory): name it as it is
             shown = log.relative_to(workdir) if log.is_relative_to(workdir) else log
-            lines.append(f"{shown}: {reason.strip()}")
+            lines.append(f"{shown}: {reason}")
     seen = set()
     # Snakemake passes the run's log file(s): a path or a list of paths.
     smk_logs = [snakemake_log] if isinstance(snakemake_log, (str, Path)) else list(snakemake_log or [])

@@ -25,7 +25,6 @@ Both splits hold the same clips: val with answers, test without.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess
@@ -37,6 +36,11 @@ import numpy as np
 
 from ..atomic import atomic_dir
 from ..errors import InputError
+from ..formats.intrinsics import intrinsics_from_json, write_intrinsics
+from ..formats.mapping import mapping_from_json, write_mapping
+from ..formats.queries import queries_from_json, write_queries
+from ..formats.synth_gt import write_gt_boxes, write_gt_index, write_gt_poses
+from ..formats.vq3d_annotations import vq3d_from_json, write_vq3d
 from ..frames import ego4d_count
 from ..progress import Progress
 from ..video.ffmpeg import INSTALL_HINT, FFmpegError, ffmpeg_exe
@@ -165,11 +169,10 @@ def _render_scene(args) -> dict:
         uid = layout.clip_uid(seed, scene_idx, c)
         n = len(boxes[c])
         src = [start * fps + i * step for i in range(n)]
-        clip_poses = [poses[s].tolist() for s in src]
+        clip_poses = [poses[s] for s in src]
         gt = root / layout.FILES["gt"]
-        (gt / "poses" / f"{uid}.json").write_text(json.dumps({uid: {"good_poses": [True] * n, "camera_poses": clip_poses}}))
-        (gt / "boxes" / f"{uid}.json").write_text(json.dumps(
-            {"frames": [{str(o): b for o, b in fb.items()} for fb in boxes[c]]}))
+        write_gt_poses(gt, uid, clip_poses)
+        write_gt_boxes(gt, uid, boxes[c])
         queries = []
         for obj in [o for o in scene.objects if o.kind == "query"]:
             if len(queries) == conf["queries_per_clip"]:
@@ -251,20 +254,22 @@ def _write_annotations(root: Path, conf: dict, scenes: list[dict]) -> None:
             vq3d[split].append(v3[split])
             vq2d[split].append(v2[split])
     meta = {"version": "1", "date": "synthetic", "manifest": "synthetic"}
-    dump = lambda name, obj: (root / name).write_text(json.dumps(obj, indent=1))  # noqa: E731
-    dump(layout.FILES["annotations_val"], {**meta, "description": "VQ3D annotations (val)", "videos": vq3d["val"]})
-    dump(layout.FILES["annotations_test"], {**meta, "challenge": "ego4d_vq3d_challenge",
-                                            "description": "VQ3D annotations (test)", "videos": vq3d["test"]})
-    dump(layout.FILES["queries_val"], {**meta, "description": "VQ Annotations (val)", "videos": vq2d["val"]})
-    dump(layout.FILES["queries_test"], {**meta, "description": "VQ Annotations (test) (test unannotated)",
-                                        "videos": vq2d["test"]})
-    dump(layout.FILES["mapping_val"], mapping)
-    dump(layout.FILES["mapping_test"], mapping)
-    dump(layout.FILES["intrinsics"], intrinsics)
-    gt = root / layout.FILES["gt"]
-    (gt / "clips.json").write_text(json.dumps(gt_clips, indent=1))
-    (gt / "queries.json").write_text(json.dumps(gt_queries, indent=1))
-    (gt / "objects.json").write_text(json.dumps(gt_objects, indent=1))
+    F = layout.FILES
+
+    def path(name):
+        return root / F[name]
+    # Through the readers' checks and the writers: the generator writes only files the real
+    # readers accept.
+    for split, extra in (("val", {}), ("test", {"challenge": "ego4d_vq3d_challenge"})):
+        doc = {**meta, **extra, "description": f"VQ3D annotations ({split})", "videos": vq3d[split]}
+        write_vq3d(path(f"annotations_{split}"), vq3d_from_json(doc, path(f"annotations_{split}")))
+    for split, desc in (("val", "VQ Annotations (val)"), ("test", "VQ Annotations (test) (test unannotated)")):
+        doc = {**meta, "description": desc, "videos": vq2d[split]}
+        write_queries(path(f"queries_{split}"), queries_from_json(doc, path(f"queries_{split}")))
+    for split in ("val", "test"):
+        write_mapping(path(f"mapping_{split}"), mapping_from_json(mapping, path(f"mapping_{split}")))
+    write_intrinsics(path("intrinsics"), intrinsics_from_json(intrinsics, path("intrinsics")))
+    write_gt_index(root / F["gt"], gt_clips, gt_queries, gt_objects)
 
 
 def generate(out_dir, conf: dict | None = None, workers: int | None = None,

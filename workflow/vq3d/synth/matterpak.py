@@ -22,10 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..formats.matterpak import CLOUD_NAME, write_cloud, write_mtl, write_obj
 from .scene import Scene
 
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-CLOUD_NAME = "cloud.xyz"
 
 
 def model_id(name: str) -> str:
@@ -55,37 +55,31 @@ def write_matterpak(scene: Scene, out: Path, name: str, jpeg_quality: int = 92,
     for k, tex in enumerate(used):
         tex_names[tex] = f"{mid}_{k:03d}.jpg"
         cv2.imwrite(str(out / tex_names[tex]), scene.textures[tex][0], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-    mtl = [f"# MatterPak-style materials for {name}"]
-    for tex in used:
-        mtl += [f"newmtl mat_{tex:04d}", "Ka 1.000000 1.000000 1.000000", "Kd 1.000000 1.000000 1.000000",
-                "Ks 0.000000 0.000000 0.000000", "d 1.0", "illum 1", f"map_Kd {tex_names[tex]}", ""]
-    (out / f"{mid}.mtl").write_text("\n".join(mtl))
+    write_mtl(out / f"{mid}.mtl", f"MatterPak-style materials for {name}",
+              [(f"mat_{tex:04d}", tex_names[tex]) for tex in used])
 
-    v_lines, vt_lines, f_lines = [], [], []
+    vertices, uvs, groups = [], [], []
     by_tex: dict[int, list] = {}
     for q in scene.quads:
         by_tex.setdefault(q.tex, []).append(q)
     n_faces = 0
     for tex in used:
-        f_lines.append(f"usemtl mat_{tex:04d}")
+        faces = []
         h, w = scene.textures[tex][0].shape[:2]
         for q in by_tex[tex]:
-            base = len(v_lines) + 1
-            uv = _quad_uv(q, w, h)
+            base = len(vertices) + 1
             order = [0, 1, 2, 3]
             # Counter-clockwise seen from the side the quad is visible from (OBJ front faces).
             if np.cross(q.corners[1] - q.corners[0], q.corners[2] - q.corners[0]) @ q.normal < 0:
                 order = [0, 3, 2, 1]
-            for c, t in zip(q.corners, uv):
-                v_lines.append(f"v {c[0]:.6f} {c[1]:.6f} {c[2]:.6f}")
-                vt_lines.append(f"vt {t[0]:.6f} {t[1]:.6f}")
+            vertices += list(q.corners)
+            uvs += list(_quad_uv(q, w, h))
             a, b, c_, d = (base + i for i in order)
-            f_lines.append(f"f {a}/{a} {b}/{b} {c_}/{c_}")
-            f_lines.append(f"f {a}/{a} {c_}/{c_} {d}/{d}")
-            n_faces += 2
-    obj = [f"# MatterPak-style mesh of {name} (scan frame: metres, z up)", f"mtllib {mid}.mtl",
-           *v_lines, *vt_lines, *f_lines, ""]
-    (out / f"{mid}.obj").write_text("\n".join(obj))
+            faces += [(a, b, c_), (a, c_, d)]
+        groups.append((f"mat_{tex:04d}", faces))
+        n_faces += len(faces)
+    write_obj(out / f"{mid}.obj", f"MatterPak-style mesh of {name} (scan frame: metres, z up)",
+              f"{mid}.mtl", vertices, uvs, groups)
     _write_cloud(scene, out / CLOUD_NAME, cloud_points_per_m2, np.random.default_rng(seed))
     return {"obj": f"{mid}.obj", "mtl": f"{mid}.mtl", "textures": [tex_names[t] for t in used],
             "cloud": CLOUD_NAME, "faces": n_faces}
@@ -109,10 +103,4 @@ def _write_cloud(scene: Scene, path: Path, density: float, rng: np.random.Genera
         px = tex[np.clip(tt.astype(int), 0, h - 1), np.clip(ss.astype(int), 0, w - 1)][:, ::-1]  # BGR → RGB
         chunks.append(np.hstack([pts, px.astype(np.float64)]))
     cloud = np.vstack(chunks)
-    np.savetxt(path, cloud, fmt=["%.5f", "%.5f", "%.5f", "%d", "%d", "%d"])
-
-
-def read_cloud(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(N×3 points, N×3 uint8 RGB) of a `cloud.xyz`."""
-    data = np.loadtxt(path, ndmin=2)
-    return data[:, :3], data[:, 3:6].astype(np.uint8)
+    write_cloud(path, cloud[:, :3], cloud[:, 3:])

@@ -26,7 +26,6 @@ Ego4D's `video_start_sec` ~ -0.0123 s and `video_start_frame` 0), end frames cou
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import logging
@@ -39,7 +38,16 @@ import numpy as np
 
 from ..atomic import atomic_dir
 from ..errors import InputError
+from ..formats.intrinsics import intrinsics_from_json, intrinsics_to_json, read_intrinsics, write_intrinsics
+from ..formats.manifest import write_manifest
+from ..formats.mapping import mapping_from_json, mapping_to_json, read_mapping, write_mapping
+from ..formats.metadata import ClipName, write_clip_names, write_vq3d_lists
+from ..formats.queries import queries_from_json, queries_to_json, read_queries, write_queries
 from ..formats.scan_names import EGO4D_SCAN_NAMES, write_scan_names
+from ..formats.synth_gt import (read_gt_boxes, read_gt_clips, read_gt_objects, read_gt_poses,
+                                read_gt_queries, write_gt_boxes, write_gt_index, write_gt_poses,
+                                write_replica_summary)
+from ..formats.vq3d_annotations import read_vq3d, vq3d_from_json, vq3d_to_json, write_vq3d
 from ..video.ffmpeg import run_ffmpeg
 from . import generate as synth
 from . import layout
@@ -96,13 +104,22 @@ def _rename(obj, names: dict):
     return obj
 
 
-def _read(path: Path):
-    return json.loads(path.read_text())
+# Each delivered file goes through its format's reader and writer: read (checked), renamed as
+# JSON, written back through the writer (which checks it again).
+_DOCS = {"queries": (read_queries, queries_to_json, queries_from_json, write_queries),
+         "vq3d": (read_vq3d, vq3d_to_json, vq3d_from_json, write_vq3d),
+         "mapping": (read_mapping, mapping_to_json, mapping_from_json, write_mapping),
+         "intrinsics": (read_intrinsics, intrinsics_to_json, intrinsics_from_json, write_intrinsics)}
 
 
-def _dump(path: Path, obj, indent=None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=indent))
+def _read(kind: str, path: Path) -> dict:
+    read, to_json, _, _ = _DOCS[kind]
+    return to_json(read(path))
+
+
+def _write(kind: str, path: Path, doc: dict) -> None:
+    _, _, from_json, write = _DOCS[kind]
+    write(path, from_json(doc, path))
 
 
 def _select_frames(src: Path, dst: Path, first: int, last: int | None) -> None:
@@ -111,14 +128,6 @@ def _select_frames(src: Path, dst: Path, first: int, last: int | None) -> None:
     run_ffmpeg(["-i", str(src), "-vf", f"select={expr},setpts=N/({SOURCE_FPS}*TB)", "-r", str(SOURCE_FPS),
                 "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
                 str(dst)], what=dst.name)
-
-
-def _manifest(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
 
 
 def write_replica(out_dir, conf: dict | None = None, workers: int | None = None) -> dict:
@@ -148,7 +157,7 @@ def _convert(world: Path, out: Path, sconf: dict, c: dict) -> dict:
     seed, fps, L = sconf["seed"], SOURCE_FPS, int(sconf["clip_seconds"])
     names: dict[str, str] = {}
     scans = scan_names(sconf["scenes"])
-    gt_clips = _read(world / "gt" / "clips.json")
+    gt_clips = read_gt_clips(world / "gt")
     lead = {}  # scene -> seconds cut from the front of its video (its first clip then starts at frame 0)
     clips_info = {}
     for s, (scan_name, folder) in enumerate(scans):
@@ -190,8 +199,8 @@ def _convert(world: Path, out: Path, sconf: dict, c: dict) -> dict:
                             "scan_folder": scans[clip.scene][1], "video_start_frame": vsf,
                             "video_start_sec": NEG_START_SEC if negative else float(start),
                             "width": None, "height": None, "synth_clip_uid": clip.clip_uid}
-    _manifest(full / "manifest.csv", ["video_uid", "s3_path", "benchmarks"], video_rows)
-    _manifest(clips_dir / "manifest.csv", ["video_uid", "s3_path", "benchmarks"], clip_rows)
+    write_manifest(full / "manifest.csv", ["video_uid", "s3_path", "benchmarks"], video_rows)
+    write_manifest(clips_dir / "manifest.csv", ["video_uid", "s3_path", "benchmarks"], clip_rows)
 
     # --- annotation files: the generator's, renamed and re-timed
     def retime_vq2d(data):
@@ -216,10 +225,10 @@ def _convert(world: Path, out: Path, sconf: dict, c: dict) -> dict:
         return data
 
     F = layout.FILES
-    vq2d_val = retime_vq2d(_rename(_read(world / F["queries_val"]), names))
-    vq2d_test = retime_vq2d(_rename(_read(world / F["queries_test"]), names))
-    vq3d_val = _rename(_read(world / F["annotations_val"]), names)
-    vq3d_test = _rename(_read(world / F["annotations_test"]), names)
+    vq2d_val = retime_vq2d(_rename(_read("queries", world / F["queries_val"]), names))
+    vq2d_test = retime_vq2d(_rename(_read("queries", world / F["queries_test"]), names))
+    vq3d_val = _rename(_read("vq3d", world / F["annotations_val"]), names)
+    vq3d_test = _rename(_read("vq3d", world / F["annotations_test"]), names)
     for d in (vq2d_val, vq2d_test, vq3d_val, vq3d_test):
         d.update(date="replica", manifest=f"s3://{MANIFEST_BUCKET}/public/v1/full_scale/manifest.csv")
     # The two repositories' test templates differ in their header (the anchors): Ego4D's has
@@ -227,40 +236,35 @@ def _convert(world: Path, out: Path, sconf: dict, c: dict) -> dict:
     template_ego4d = {k: v for k, v in vq3d_test.items() if k != "challenge"}
     template_ego4d["version"] = "1"
     template_egoloc = {**vq3d_test, "version": "1.0", "challenge": "ego4d_vq3d_challenge"}
-    mapping = {s: _rename(_read(world / F[f"mapping_{s}"]), names) for s in ("val", "test")}
-    intrinsics = _rename(_read(world / F["intrinsics"]), names)
+    mapping = {s: _rename(_read("mapping", world / F[f"mapping_{s}"]), names) for s in ("val", "test")}
+    intrinsics = _rename(_read("intrinsics", world / F["intrinsics"]), names)
     ann = out / ANNOTATIONS
-    files = {"vq_val.json": vq2d_val, "vq_test_unannotated.json": vq2d_test, "vq3d_val.json": vq3d_val,
-             "vq3d_test_unannotated.json": vq3d_test}
-    for name, data in files.items():
-        _dump(ann / name, data)
-    _manifest(ann / "manifest.csv", ["file_uid", "s3_path", "type"],
+    files = {"vq_val.json": ("queries", vq2d_val), "vq_test_unannotated.json": ("queries", vq2d_test),
+             "vq3d_val.json": ("vq3d", vq3d_val), "vq3d_test_unannotated.json": ("vq3d", vq3d_test)}
+    for name, (kind, data) in files.items():
+        _write(kind, ann / name, data)
+    write_manifest(ann / "manifest.csv", ["file_uid", "s3_path", "type"],
               [[Path(n).stem, f"s3://{MANIFEST_BUCKET}/public/{CLI_VERSION}/annotations/{n}", "file"] for n in files])
     epi = out / EPISODIC
-    _dump(epi / "scan_to_intrinsics.json", intrinsics, indent=1)
-    _dump(epi / "vq3d_test_unannotated_template.json", template_ego4d)
+    _write("intrinsics", epi / "scan_to_intrinsics.json", intrinsics)
+    _write("vq3d", epi / "vq3d_test_unannotated_template.json", template_ego4d)
     for s in ("val", "test"):
-        _dump(epi / f"mapping_vq2d_to_vq3d_queries_annotations_{s}.json", mapping[s])
+        _write("mapping", epi / f"mapping_vq2d_to_vq3d_queries_annotations_{s}.json", mapping[s])
     meta = out / EGOLOC_META
-    _dump(meta / "vq_val_vq3d.json", vq2d_val)
-    _dump(out / EGOLOC_2D / "vq_test_vq3d.json", vq2d_test)
-    _dump(meta / "vq3d_val.json", vq3d_val)
-    _dump(meta / "vq3d_test_unannotated_template.json", template_egoloc)
+    _write("queries", meta / "vq_val_vq3d.json", vq2d_val)
+    _write("queries", out / EGOLOC_2D / "vq_test_vq3d.json", vq2d_test)
+    _write("vq3d", meta / "vq3d_val.json", vq3d_val)
+    _write("vq3d", meta / "vq3d_test_unannotated_template.json", template_egoloc)
     for s in ("val", "test"):
-        _dump(meta / f"mapping_vq2d_to_vq3d_queries_annotations_{s}.json", mapping[s])
-    split_clips = [{"clip_uid": cu, "split": sp, "scan_uid": info["scan_name"]}
-                   for sp in ("val", "test") for cu, info in clips_info.items()]
-    _dump(meta / "clip_names_val_test.json", {"clips": split_clips}, indent=1)
+        _write("mapping", meta / f"mapping_vq2d_to_vq3d_queries_annotations_{s}.json", mapping[s])
+    split_clips = [ClipName(cu, sp, info["scan_name"]) for sp in ("val", "test") for cu, info in clips_info.items()]
+    write_clip_names(meta / "clip_names_val_test.json", split_clips)
 
     # --- the 3d datasets: VQ3D clip/video lists, and one MatterPak tar per scan
     d3 = out / f"ego4d/{CLI_DIR}/3d"
-    lists = {"all_clips_for_vq3d_v1.json": {"clips": [{"clip_uid": x["clip_uid"], "split": x["split"]} for x in split_clips]},
-             "all_videos_for_vq3d_v1.json": {"videos": sorted(({"video_uid": v, "split": sp} for sp in ("val", "test")
-                                                              for v in {i["video_uid"] for i in clips_info.values()}),
-                                                             key=lambda r: (r["split"], r["video_uid"]))}}
-    for name, data in lists.items():
-        _dump(d3 / name, data, indent=1)
-    _manifest(d3 / "manifest.csv", ["file_uid", "s3_path", "type"],
+    videos = sorted({(sp, i["video_uid"]) for sp in ("val", "test") for i in clips_info.values()})
+    lists = write_vq3d_lists(d3, [(c.clip_uid, c.split) for c in split_clips], [(v, sp) for sp, v in videos])
+    write_manifest(d3 / "manifest.csv", ["file_uid", "s3_path", "type"],
               [[Path(n).stem, f"s3://{MANIFEST_BUCKET}/public/{CLI_VERSION}/3d/{n}", "file"] for n in lists])
     d3s = out / f"ego4d/{CLI_DIR}/3d_scans"
     d3s.mkdir(parents=True)
@@ -277,17 +281,15 @@ def _convert(world: Path, out: Path, sconf: dict, c: dict) -> dict:
         shutil.copytree(geo_src, out / GEO_REGISTER / folder)
         scans_info[scan_name] = {"folder": folder, "mesh": info["obj"], "faces": info["faces"]}
     shutil.rmtree(out / ".pak")
-    _manifest(d3s / "manifest.csv", ["file_uid", "s3_path", "type"], scan_rows)
+    write_manifest(d3s / "manifest.csv", ["file_uid", "s3_path", "type"], scan_rows)
     write_scan_names(out / "scan_names.json", {n: f for n, f in scans})
 
     # --- ground truth under the replica's names (clip frames keep their indices)
     gt = out / "gt"
-    (gt / "poses").mkdir(parents=True)
-    (gt / "boxes").mkdir()
     for clip in layout.clips(sconf):
         cuid = names[clip.clip_uid]
-        for kind in ("poses", "boxes"):
-            _dump(gt / kind / f"{cuid}.json", _rename(_read(world / "gt" / kind / f"{clip.clip_uid}.json"), names))
+        write_gt_poses(gt, cuid, read_gt_poses(world / "gt", clip.clip_uid).cam_from_world)
+        write_gt_boxes(gt, cuid, _rename(read_gt_boxes(world / "gt", clip.clip_uid), names))
     new_clips = {}
     for su, g in gt_clips.items():
         start, vsf, negative = timing[su]
@@ -296,13 +298,12 @@ def _convert(world: Path, out: Path, sconf: dict, c: dict) -> dict:
                                 "video_end_sec": clips_info[names[su]]["video_start_sec"] + L,
                                 "source_frames": [f - shift for f in g["source_frames"]],
                                 "scan_folder": clips_info[names[su]]["scan_folder"]}
-    _dump(gt / "clips.json", new_clips, indent=1)
-    _dump(gt / "queries.json", _rename(_read(world / "gt" / "queries.json"), names), indent=1)
-    _dump(gt / "objects.json", _rename(_read(world / "gt" / "objects.json"), names), indent=1)
+    write_gt_index(gt, new_clips, _rename(read_gt_queries(world / "gt"), names),
+                   _rename(read_gt_objects(world / "gt"), names))
     summary = {"layout": "ego4d", "cli_version": CLI_VERSION, "conf": c, "source_fps": fps,
                "resolutions": [list(r) for r in resolutions(int(c["scale"]))], "clips": clips_info,
                "scans": scans_info}
-    _dump(out / "replica.json", summary, indent=1)
+    write_replica_summary(out / "replica.json", summary)
     return summary
 
 

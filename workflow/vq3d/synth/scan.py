@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..formats.ply import write_ply_mesh
 from ..formats.scan_refs import write_geo, write_ref_poses, write_ref_view, write_scan_json
 from ..geometry import camera_centre
 from .camera import Pinhole, cam_from_world, look_rotation, yaw_pitch_forward
@@ -48,22 +49,7 @@ def write_mesh(scene: Scene, path: Path) -> None:
         verts.extend(q.corners)
         colors.extend([col] * 4)
         faces.extend([(base, base + 1, base + 2), (base, base + 2, base + 3)])
-    v = np.zeros(len(verts), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
-    va = np.asarray(verts)
-    v["x"], v["y"], v["z"] = va[:, 0], va[:, 1], va[:, 2]
-    ca = np.clip(np.asarray(colors), 0, 255).astype(np.uint8)
-    v["red"], v["green"], v["blue"] = ca[:, 0], ca[:, 1], ca[:, 2]
-    f = np.zeros(len(faces), dtype=[("n", "u1"), ("a", "<i4"), ("b", "<i4"), ("c", "<i4")])
-    fa = np.asarray(faces)
-    f["n"], f["a"], f["b"], f["c"] = 3, fa[:, 0], fa[:, 1], fa[:, 2]
-    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(v)}\n"
-              "property float x\nproperty float y\nproperty float z\n"
-              "property uchar red\nproperty uchar green\nproperty uchar blue\n"
-              f"element face {len(f)}\nproperty list uchar int vertex_indices\nend_header\n")
-    with open(path, "wb") as fh:
-        fh.write(header.encode())
-        fh.write(v.tobytes())
-        fh.write(f.tobytes())
+    write_ply_mesh(path, verts, colors, faces)
 
 
 def write_scan(scene: Scene, scan_uid: str, out: Path, rng: np.random.Generator, width: int, height: int,

@@ -17,13 +17,13 @@ import argparse
 import contextlib
 import logging
 import os
-import shlex
 import signal
 import socket
 import threading
 from pathlib import Path
 
 from ..errors import InputError
+from ..formats.aws_env import write_aws_profile, write_env_file
 from . import replica
 
 log = logging.getLogger(__name__)
@@ -77,20 +77,9 @@ def publish(replica_dir, s3, version: str = replica.CLI_VERSION) -> dict[str, in
 
 def write_aws_files(aws_dir: Path, port: int, profile: str = "default") -> dict[str, str]:
     """Throwaway credentials and config for the local S3; the environment that selects them."""
-    aws_dir = aws_dir.resolve()  # the env file is sourced from anywhere
-    aws_dir.mkdir(parents=True, exist_ok=True)
-    (aws_dir / "credentials").write_text(f"[{profile}]\naws_access_key_id = replica\n"
-                                         "aws_secret_access_key = replica\n")
-    section = "default" if profile == "default" else f"profile {profile}"
-    (aws_dir / "config").write_text(f"[{section}]\nregion = us-east-1\n")
+    creds, config = write_aws_profile(aws_dir, profile, "replica", "replica", "us-east-1")
     return {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-            "AWS_SHARED_CREDENTIALS_FILE": str(aws_dir / "credentials"),
-            "AWS_CONFIG_FILE": str(aws_dir / "config")}
-
-
-# Variables that would make boto3 use something other than the replica's profile.
-_CLEARED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-            "AWS_DEFAULT_PROFILE")
+            "AWS_SHARED_CREDENTIALS_FILE": str(creds), "AWS_CONFIG_FILE": str(config)}
 
 
 @contextlib.contextmanager
@@ -116,11 +105,6 @@ def serving(replica_dir, aws_dir, port: int | None = None, profile: str = "defau
         server.stop()
 
 
-def env_lines(env: dict[str, str]) -> str:
-    lines = [f"unset {' '.join(_CLEARED)}"] + [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
-    return "\n".join(lines) + "\n"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replica", required=True, help="folder written by `vq3d synth --layout ego4d`")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
@@ -140,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with serving(rep, aws_dir, args.port or None) as env:
-        text = env_lines(env)
-        env_file.write_text(text)
+        text = write_env_file(env_file, env)
         print(f"# local S3 serving {rep}; in another shell: source {env_file}", flush=True)
         print(text, end="", flush=True)
         stop.wait()
