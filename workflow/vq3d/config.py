@@ -104,6 +104,21 @@ def defaults(section: str | None = None) -> dict:
     return config if section is None else config[section]
 
 
+def tool_options(tool: str, options: dict | None, where: str) -> dict:
+    """`options` of a CLI tool checked against the schema's `$defs.<tool>`, its defaults filled
+    (a fresh dict); a bad option raises ConfigError naming `where` (e.g. "synth --layout ego4d")."""
+    schema = load_schema()["$defs"][tool]
+    options = dict(options or {})
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(options), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("invalid options:\n  " + "\n  ".join(
+            _explain(e, where).replace("config key", "option", 1).replace("unknown config key(s)",
+                                                                          "unknown option(s)", 1)
+            for e in errors))
+    return options
+
+
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
     """Read a config file (or start empty), apply `overrides` (nested dict), validate, fill defaults."""
     config: dict = {}

@@ -338,7 +338,7 @@ def run(args: argparse.Namespace) -> None:
             if getattr(args, name) is not None:
                 raise InputError(f"synth --{name.replace('_', '-')}", "not an option of --layout ego4d "
                                  "(its videos are 30 fps at Ego4D's resolutions divided by --scale)")
-        conf = {k: getattr(args, k) for k in replica.REPLICA_DEFAULTS if getattr(args, k, None) is not None}
+        conf = {k: getattr(args, k) for k in replica.options() if getattr(args, k, None) is not None}
         replica.write_replica(args.out, conf, workers=args.workers)
         return
     conf = {k: getattr(args, k) for k in _conf({}) if getattr(args, k) is not None}

@@ -64,14 +64,19 @@ VIDEO_BUCKET = "ego4d-unict-milan"  # ego4d/cli/universities.py: unict -> this b
 FULL_RESOLUTIONS = [(1920, 1080), (1440, 1080)]
 SCALES = (1, 2, 3, 4, 6)      # keep both sides even (H.264 4:2:0)
 NEG_START_SEC = -0.012304733333333331  # the anchors' 7 negative-start clips all have this value
-REPLICA_DEFAULTS = {"seed": 0, "scenes": 2, "clips_per_scene": 1, "queries_per_clip": 2, "clip_seconds": 16,
-                    "scale": 4}
 # Where each delivered file goes, relative to OUT.
 ANNOTATIONS = f"ego4d/{CLI_DIR}/annotations"
 EPISODIC = "episodic-memory/VQ3D/data"
 EGOLOC_META = "EgoLoc/data/metadata"
 EGOLOC_2D = "EgoLoc/2d_retrieval/data"
 GEO_REGISTER = "EgoLoc/data/geo_register"
+
+
+def options(conf: dict | None = None) -> dict:
+    """The replica's options over their defaults (the schema's `$defs.replica`), checked."""
+    from ..config import tool_options
+
+    return tool_options("replica", conf, "synth --layout ego4d")
 
 
 def resolutions(scale: int) -> list[tuple[int, int]]:
@@ -132,10 +137,7 @@ def _select_frames(src: Path, dst: Path, first: int, last: int | None) -> None:
 
 def write_replica(out_dir, conf: dict | None = None, workers: int | None = None) -> dict:
     """Generate the synthetic world and write it in the Ego4D layout to `out_dir` (atomically)."""
-    c = {**REPLICA_DEFAULTS, **(conf or {})}
-    unknown = set(c) - set(REPLICA_DEFAULTS)
-    if unknown:
-        raise InputError("synth --layout ego4d", f"unknown option(s) {', '.join(sorted(unknown))}")
+    c = options(conf)
     if float(c["clip_seconds"]) != int(c["clip_seconds"]):
         raise InputError("synth --clip-seconds", "the Ego4D layout needs whole seconds (frame-exact clip ends)")
     sizes = resolutions(int(c["scale"]))
@@ -308,6 +310,6 @@ def _convert(world: Path, out: Path, sconf: dict, c: dict) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", type=int, default=REPLICA_DEFAULTS["scale"],
+    parser.add_argument("--scale", type=int,
                         help="--layout ego4d: video size = 1920x1080 / 1440x1080 divided by this "
-                             "(default %(default)s; 1 = Ego4D's full size)")
+                             f"(default {options()['scale']}; 1 = Ego4D's full size)")
