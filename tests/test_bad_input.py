@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import yaml
+from conftest import vq2d_box, vq2d_clip, vq2d_doc, vq2d_query_set, vq3d_box, vq3d_clip, vq3d_doc
 
 from vq3d import cli, progress, stage_runner
 from vq3d.config import validate_config
@@ -39,26 +40,15 @@ INTR_KEY = f"('{W}', '{H}')"
 
 # ---- a tiny valid dataset, written per test and then broken on purpose -------------------------
 
-def _box3d(x):
-    return {"position": {"x": x, "y": 1.0, "z": 0.5}, "rotation": {"x": 0.0, "y": 0.0, "z": 0.0},
-            "dimension": {"x": 0.2, "y": 0.2, "z": 0.2}}
-
-
 def queries_doc() -> dict:
-    crop = {"frame_number": 2, "x": 100.0, "y": 80.0, "width": 60.0, "height": 50.0, "rotation": 0,
-            "original_width": W, "original_height": H}
-    clip = {"clip_uid": CLIP, "video_start_sec": 0.0, "video_end_sec": 2.0, "clip_fps": 5.0,
-            "clip_start_sec": 0.0, "clip_end_sec": 2.0,
-            "annotations": [{"query_sets": {"1": {"is_valid": True, "query_frame": 8,
-                                                  "object_title": "mug", "visual_crop": crop}}}]}
-    return {"version": "1", "videos": [{"video_uid": VIDEO, "split": "val", "clips": [clip]}]}
+    crop = vq2d_box(2, 100.0, 80.0, 60.0, 50.0, size=(W, H))
+    return vq2d_doc({VIDEO: [vq2d_clip(CLIP, [{"1": vq2d_query_set(8, crop, title="mug")}], end=2.0)]})
 
 
 def annotations_doc() -> dict:
-    qs = {"object_title": "mug", "3d_annotation_1": _box3d(1.0), "3d_annotation_2": _box3d(1.1)}
-    clip = {"clip_uid": CLIP, "annotations": [{"query_sets": {"1": qs}}]}
-    return {"version": "1", "videos": [{"video_uid": VIDEO, "split": "val", "scan_uid": SCAN,
-                                        "clips": [clip]}]}
+    qs = {"object_title": "mug", "3d_annotation_1": vq3d_box((1.0, 1.0, 0.5)),
+          "3d_annotation_2": vq3d_box((1.1, 1.0, 0.5))}
+    return vq3d_doc([(VIDEO, SCAN, [vq3d_clip(CLIP, [{"1": qs}])])])
 
 
 def mapping_doc() -> dict:

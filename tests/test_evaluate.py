@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import vq3d_box, vq3d_clip, vq3d_doc
 
 from vq3d import evaluate as ev
 from vq3d.errors import InputError
@@ -138,15 +139,12 @@ def test_family_from_keys(keys, family):
 
 # ---- hand-computed cases ----
 
-def _box(c, s):
-    return {"position": dict(zip("xyz", c)), "rotation": {"x": 0, "y": 0, "z": 0},
-            "dimension": dict(zip("xyz", s))}
+_box = vq3d_box
 
 
 def _gt():
-    return {"version": "1", "videos": [{"video_uid": "v1", "split": "val", "scan_uid": "scan 1",
-            "clips": [{"clip_uid": "c1", "annotations": [
-                {"query_sets": {
+    return vq3d_doc([("v1", "scan 1", [vq3d_clip("c1", [
+                {
                     # annotation (0,1,0) = Matterport (1,0,0); diag 1 → threshold 6·e^-1 = 2.2073
                     "1": {"object_title": "a", "3d_annotation_1": _box((0, 1, 0), (1, 0, 0)),
                           "3d_annotation_2": _box((0, 1, 0), (1, 0, 0))},
@@ -154,8 +152,8 @@ def _gt():
                     "2": {"object_title": "b", "3d_annotation_1": _box((0, 0, 0), (0, 0, 0)),
                           "3d_annotation_2": _box((0, 0, 0), (0, 0, 0))},
                     "3": {"object_title": "c", "3d_annotation_1": _box((5, 5, 5), (1, 1, 1)),
-                          "3d_annotation_2": _box((5, 5, 5), (1, 1, 1))}}},
-                {}]}]}]}
+                          "3d_annotation_2": _box((5, 5, 5), (1, 1, 1))}},
+                None])])])
 
 
 IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]

@@ -1,8 +1,7 @@
 """Ids from annotation files become paths and shell words: only safe ones pass."""
 
-import json
-
 import pytest
+from conftest import vq3d_clip, vq3d_doc, write_doc
 
 from vq3d.dataset import read_vq3d_clip_refs
 from vq3d.ids import UnsafeIdError, check_id, check_scan_id
@@ -27,9 +26,7 @@ def test_scan_ids_allow_spaces_only():
 
 def test_unsafe_clip_id_in_annotation_file_is_reported_with_its_place(tmp_path):
     path = tmp_path / "vq3d_val.json"
-    path.write_text(json.dumps({"videos": [
-        {"video_uid": "v1", "scan_uid": "s1", "clips": [{"clip_uid": "ok-1"}, {"clip_uid": "../../oops"}]},
-    ]}))
+    write_doc(path, vq3d_doc([("v1", "s1", [vq3d_clip("ok-1"), vq3d_clip("../../oops")])]))
     with pytest.raises(UnsafeIdError) as err:
         read_vq3d_clip_refs(path)
     message = str(err.value)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pycolmap
 import pytest
+from conftest import vq2d_box, vq2d_clip, vq2d_doc, vq2d_query_set, write_doc
 
 from vq3d.config import defaults
 from vq3d.errors import InputError
@@ -188,13 +189,9 @@ def write_inputs(tmp: Path, poses: dict, peaks: list[tuple[int, tuple, float]], 
     (tmp / "intr.json").write_text(json.dumps({SCAN: {"('1440', '1080')": {
         "f": CAM.f, "cx": CAM.cx, "cy": CAM.cy, "k1": CAM.k1, "k2": CAM.k2}}}))
     cf, (cx1, cy1, cx2, cy2) = crop_box
-    crop = {"frame_number": cf, "x": cx1, "y": cy1, "width": cx2 - cx1, "height": cy2 - cy1,
-            "original_width": W, "original_height": H}
-    qsets = {"1": {"query_frame": QUERY_FRAME, "visual_crop": crop},
-             "2": {"query_frame": QUERY_FRAME, "visual_crop": crop}}
-    (tmp / "queries.json").write_text(json.dumps({"videos": [{"video_uid": VIDEO, "clips": [{
-        "clip_uid": CLIP, "video_start_sec": 0, "video_end_sec": 6, "clip_fps": 5,
-        "clip_start_sec": 0, "clip_end_sec": 6, "annotations": [{"query_sets": qsets}]}]}]}))
+    crop = vq2d_box(cf, cx1, cy1, cx2 - cx1, cy2 - cy1, size=(W, H))
+    qsets = {q: vq2d_query_set(QUERY_FRAME, crop) for q in ("1", "2")}
+    write_doc(tmp / "queries.json", vq2d_doc({VIDEO: [vq2d_clip(CLIP, [qsets], end=6.0)]}))
     det = ClipDetections(CLIP, "precomputed", [QueryDetections(
         0, "1", QUERY_FRAME, 2, (W, H),
         peaks=[Peak(f, ScoredBox(*b, s)) for f, b, s in peaks])])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import vq3d_clip, vq3d_doc, write_doc
 
 from vq3d.dataset import clip_refs
 from vq3d.errors import InputError
@@ -15,12 +16,8 @@ ANCHOR_VAL = "egoloc/data/metadata/vq3d_val.json"
 
 
 def _ann(tmp_path, scans):
-    videos = [{"video_uid": f"v{i}", "split": "val", "scan_uid": s,
-               "clips": [{"clip_uid": f"c{i}", "annotations": [{"query_sets": {"1": {"object_title": "x"}}}]}]}
-              for i, s in enumerate(scans)]
-    p = tmp_path / "vq3d_val.json"
-    p.write_text(json.dumps({"videos": videos}))
-    return p
+    return write_doc(tmp_path / "vq3d_val.json", vq3d_doc(
+        [(f"v{i}", s, [vq3d_clip(f"c{i}", [{"1": {"object_title": "x"}}])]) for i, s in enumerate(scans)]))
 
 
 def _config(ann, scan_names=None):

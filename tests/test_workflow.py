@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import yaml
+from conftest import vq3d_clip, vq3d_doc, write_doc
 
 STAGES = ["frames", "detect", "pose_sfm", "pose_register", "pose_pnp", "pose_merge", "predict"]
 
@@ -103,9 +104,7 @@ def test_every_rule_has_log_and_benchmark(repo):
 
 def test_unsafe_clip_id_fails_before_any_job(repo, tmp_path):
     annotations = tmp_path / "vq3d_val.json"
-    annotations.write_text(json.dumps({"videos": [
-        {"video_uid": "v1", "scan_uid": "s1", "clips": [{"clip_uid": "fine-clip"}, {"clip_uid": "x; rm -rf ~"}]}
-    ]}))
+    write_doc(annotations, vq3d_doc([("v1", "s1", [vq3d_clip("fine-clip"), vq3d_clip("x; rm -rf ~")])]))
     config = {"dataset": {"kind": "ego4d"},
               "ego4d": {"annotations": str(annotations), "queries": "q.json", "mapping": "m.json",
                         "intrinsics": "i.json"}}
