@@ -108,3 +108,30 @@ def make_clip(out: Path, seed: int = 0, n_frames: int = 60, size=(640, 480),
             crop = (f, x1, y1, x2 - x1, y2 - y1)
         cv2.imwrite(str(out / f"color_{f:07d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
     return gt, crop
+
+
+# ---- the synthetic dataset as the detect benchmarks read it ----
+
+def synth_queries(data: Path):
+    """(query file, QueryFile, gt clips, gt queries by VQ2D key) of a generated synthetic dataset."""
+    from vq3d.formats.queries import read_queries
+    from vq3d.formats.synth_gt import read_gt_clips, read_gt_queries
+    from vq3d.synth import layout
+
+    qpath = data / layout.FILES["queries_val"]
+    gt_queries = {(g["clip_uid"], g["annotation_index"], str(g["query_set"])): g
+                  for g in read_gt_queries(data / "gt")}
+    return qpath, read_queries(qpath), read_gt_clips(data / "gt"), gt_queries
+
+
+def synth_clip_frames(data: Path, qpath: Path, frames_dir: Path, clip_uid: str, gt_clips: dict,
+                      frames_conf: dict) -> list[dict]:
+    """Extract the clip's frames into `frames_dir` (once); its ground-truth boxes per frame."""
+    from vq3d.formats.synth_gt import read_gt_boxes
+    from vq3d.frames import main as frames_main
+    from vq3d.synth import layout
+
+    if not frames_dir.exists():
+        video = data / layout.FILES["videos"] / f"{gt_clips[clip_uid]['video_uid']}.mp4"
+        frames_main(video, qpath, frames_dir, clip_uid, False, frames_conf)
+    return read_gt_boxes(data / "gt", clip_uid)

@@ -14,7 +14,6 @@ per clip and reports, over all val queries:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from detect_fixture import iou  # noqa: E402
+from detect_fixture import iou, synth_clip_frames, synth_queries  # noqa: E402
 
 
 def main() -> int:
@@ -40,8 +39,6 @@ def main() -> int:
 
     from vq3d.config import load_config
     from vq3d.detect import detect_clip
-    from vq3d.formats.queries import read_queries
-    from vq3d.synth import layout
 
     work = Path(args.work or tempfile.mkdtemp(prefix="detect_synth."))
     config = load_config("config.yaml") if Path("config.yaml").exists() else load_config()
@@ -51,23 +48,14 @@ def main() -> int:
         t = time.perf_counter()
         generate(data, config["synth"])
         print(f"generated synthetic dataset in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    qpath = data / layout.FILES["queries_val"]
-    qf = read_queries(qpath)
-    gt_clips = json.loads((data / "gt" / "clips.json").read_text())
-    gt_queries = {(g["clip_uid"], g["annotation_index"], str(g["query_set"])): g
-                  for g in json.loads((data / "gt" / "queries.json").read_text())}
+    qpath, qf, gt_clips, gt_queries = synth_queries(data)
 
     conf = {**config["detect"], "features": {**config["detect"]["features"], "threads": args.threads}}
     conf["peaks"] = {**conf["peaks"], "method": args.peaks}
     hit, last_on_track, n_peaks, n_q, frames_scored, seconds = 0, 0, [], 0, 0, 0.0
     for clip_uid in sorted(qf.clips):
         frames_dir = work / "frames" / clip_uid
-        if not frames_dir.exists():
-            from vq3d.frames import main as frames_main
-            ref = gt_clips[clip_uid]
-            video = data / layout.FILES["videos"] / f"{ref['video_uid']}.mp4"
-            frames_main(video, qpath, frames_dir, clip_uid, False, config["frames"])
-        boxes = json.loads((data / "gt" / "boxes" / f"{clip_uid}.json").read_text())["frames"]
+        boxes = synth_clip_frames(data, qpath, frames_dir, clip_uid, gt_clips, config["frames"])
         t = time.perf_counter()
         det = detect_clip(frames_dir, qpath, clip_uid, conf)
         seconds += time.perf_counter() - t

@@ -21,14 +21,13 @@ score 0.05–0.15, seeded), so Ego4D's last-frame fallback returns a real (wrong
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from detect_fixture import iou  # noqa: E402
+from detect_fixture import iou, synth_clip_frames, synth_queries  # noqa: E402
 
 VARIANTS = [("vq2d", {"method": "vq2d"}), ("vq2d_padded", {"method": "vq2d_padded"}),
             ("all", {"method": "all"}), ("vq2d min_score 0.5", {"method": "vq2d", "min_score": 0.5}),
@@ -40,9 +39,6 @@ def detections(seed: int, work: Path, config: dict, clip_seconds: float | None):
     """[(gt boxes per frame, object index, response-track frames, per-frame boxes)] per val query."""
     from vq3d.detect import detect_clip
     from vq3d.formats.clip_detections import read_clip_detections, write_clip_detections
-    from vq3d.formats.queries import read_queries
-    from vq3d.frames import main as frames_main
-    from vq3d.synth import layout
     from vq3d.synth.generate import generate
 
     synth = {**config["synth"], "seed": seed}
@@ -53,18 +49,11 @@ def detections(seed: int, work: Path, config: dict, clip_seconds: float | None):
         t = time.perf_counter()
         generate(data, synth)
         print(f"seed {seed}: generated in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    qpath = data / layout.FILES["queries_val"]
-    qf = read_queries(qpath)
-    gt_clips = json.loads((data / "gt" / "clips.json").read_text())
-    gt_queries = {(g["clip_uid"], g["annotation_index"], str(g["query_set"])): g
-                  for g in json.loads((data / "gt" / "queries.json").read_text())}
+    qpath, qf, gt_clips, gt_queries = synth_queries(data)
     out = []
     for clip_uid in sorted(qf.clips):
         frames_dir = work / f"frames{seed}" / clip_uid
-        if not frames_dir.exists():
-            video = data / layout.FILES["videos"] / f"{gt_clips[clip_uid]['video_uid']}.mp4"
-            frames_main(video, qpath, frames_dir, clip_uid, False, config["frames"])
-        boxes = json.loads((data / "gt" / "boxes" / f"{clip_uid}.json").read_text())["frames"]
+        boxes = synth_clip_frames(data, qpath, frames_dir, clip_uid, gt_clips, config["frames"])
         cached = work / f"detect{seed}" / f"{clip_uid}.json"
         if cached.is_file():
             det = read_clip_detections(cached)

@@ -35,6 +35,14 @@ def load_json(path: str | os.PathLike, what: str):
         raise InputError(path, f"{what} is nested too deeply to be read") from None
 
 
+def load_object(path: str | os.PathLike, what: str) -> dict:
+    """load_json of a file whose top level must be a JSON object."""
+    data = load_json(path, what)
+    if not isinstance(data, dict):
+        raise InputError(path, f"{what} must be a JSON object")
+    return data
+
+
 def dump_json(path: str | os.PathLike, obj, *, indent: int | None = None) -> None:
     """Atomic JSON write; the one place every format writer goes through (`indent` for the
     files people read)."""

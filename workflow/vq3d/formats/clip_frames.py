@@ -45,12 +45,10 @@ def write_frames_info(frames_dir, summary: dict) -> None:
 
 
 def read_frames_info(frames_dir) -> dict:
-    from ._common import field, load_json
+    from ._common import field, load_object
 
     path = Path(frames_dir) / INFO
-    data = load_json(path, "frames summary")
-    if not isinstance(data, dict):
-        raise InputError(path, "frames summary must be a JSON object")
+    data = load_object(path, "frames summary")
     field(path, data, "count", int, "")
     return data
 

@@ -55,7 +55,7 @@ import pycolmap
 
 from ..errors import InputError
 from ..geometry import rigid, sim3
-from ._common import as_list, dump_json, field, load_json, uid, vector
+from ._common import as_list, dump_json, field, load_json, load_object, uid, vector
 
 
 # ---- registration.json -----------------------------------------------------------------------
@@ -205,9 +205,7 @@ def write_sfm_info(sfm_dir, frames: int, camera: dict, models: list[dict], secon
 
 def read_sfm_info(sfm_dir) -> dict:
     path = Path(sfm_dir) / SFM_INFO
-    data = load_json(path, "SfM summary")
-    if not isinstance(data, dict):
-        raise InputError(path, "SfM summary must be a JSON object")
+    data = load_object(path, "SfM summary")
     field(path, data, "frames", int, "")
     field(path, data, "camera", dict, "")
     for i, m in enumerate(as_list(path, data, "models", "")):

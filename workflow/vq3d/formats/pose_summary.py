@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from ._common import dump_json, load_json
+from ._common import dump_json, load_object
 
 # Pose sources, in the order they are stacked and listed (vq3d.pose.merge's summary names).
 SOURCES = ("sfm", "pnp", "interpolated", "none")
@@ -33,9 +33,7 @@ class Coverage:
 
 def read_coverage(path: str | os.PathLike) -> Coverage:
     """The pose sources of one clip from its pose summary file."""
-    data = load_json(path, "pose summary file")
-    if not isinstance(data, dict):
-        raise InputError(path, "pose summary must be a JSON object")
+    data = load_object(path, "pose summary file")
     clip_uid = data.get("clip_uid")
     if not isinstance(clip_uid, str):
         raise InputError(path, "missing field clip_uid (a string)")
