@@ -55,6 +55,9 @@ class Run:
 
     @property
     def name(self) -> str:
+        if self.preset == "hard":  # resolutions and clip lengths are the tier's (its ci variant)
+            return (f"{self.kind}-s{self.seed}-{self.source_fps}fps-q{self.queries_per_clip}-"
+                    f"c{self.scenes}x{self.clips_per_scene}-hard-ci")
         tier = f"-{self.preset}" if self.preset else ""
         return (f"{self.kind}-s{self.seed}-{self.width}x{self.height}-{self.source_fps}fps-"
                 f"q{self.queries_per_clip}-c{self.scenes}x{self.clips_per_scene}x{self.clip_seconds:g}s{tier}")
@@ -66,6 +69,10 @@ class Run:
                 "clip_seconds": self.clip_seconds}
         if self.preset is not None:
             conf["preset"] = self.preset
+        if self.preset == "hard":  # draws its own resolutions and clip lengths: the ci variant
+            for key in ("width", "height", "clip_seconds"):
+                del conf[key]
+            conf["scale"] = "ci"
         return conf
 
 

@@ -46,7 +46,7 @@ PREDICT_ALWAYS = ["depth", "aggregation", "min_points", "max_depth_m", "sfm_surf
 MONO = ["mono_checkpoint", "mono_input_size", "mono_output"]
 NMS = ["nms_threshold", "nms_fusion_threshold"]
 FEATURES = ["max_side", "min_side", "max_keypoints", "crop_min_side", "ratio", "min_inliers",
-            "ransac_px", "score_scale", "threads"]
+            "ransac_px", "score_scale", "threads", "colour", "colour_weight"]
 SIAMRCNN = ["config", "checkpoint", "vq2d_root", "device", "batch_size", "score_thresh",
             "downscale_height"]
 SCAN_REFS = ["gl", "width", "height", "fov_deg", "spacing_m", "heights_m", "yaws", "pitch_deg",
@@ -63,6 +63,7 @@ EXPECTED: dict[str, set | str] = {
     "synth.queries_per_clip": {"synth"}, "synth.width": {"synth"},
     "synth.height": {"synth"}, "synth.source_fps": {"synth"}, "synth.clip_seconds": {"synth"},
     "synth.scenes": STRUCTURE, "synth.clips_per_scene": STRUCTURE,
+    "synth.preset": {"synth"}, "synth.scale": set(),  # scale: the hard tier's only
     **{f"ego4d.{k}": set() for k in EGO4D},  # the synthetic dataset reads no ego4d key
     **{f"scan_refs.{k}": set() for k in SCAN_REFS},  # synthetic scans carry their views
     "frames.fps": {"frames"}, "frames.decoder": {"frames"}, "frames.max_side": {"frames"},
@@ -85,6 +86,8 @@ CONDITIONAL = [
     *[({"detect": {"backend": "siamrcnn"}}, f"detect.siamrcnn.{k}", {"detect"}) for k in SIAMRCNN],
     *[({"detect": {"backend": "siamrcnn"}}, f"detect.features.{k}", set()) for k in FEATURES[:2]],
     ({"detect": {"backend": "precomputed", "precomputed": "a.json"}}, "detect.precomputed", {"detect"}),
+    ({"synth": {"preset": "hard"}}, "synth.scale", {"synth"}),
+    *[({"synth": {"preset": "hard"}}, f"synth.{k}", set()) for k in ("width", "height", "clip_seconds")],
     *[({"predict": {"depth": "mono", "mono_checkpoint": "m.pt"}}, f"predict.{k}", {"predict"})
       for k in MONO],
     *[({"predict": {"aggregation": "mf_nms"}}, f"predict.{k}", {"predict"}) for k in NMS],

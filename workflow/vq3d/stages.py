@@ -116,7 +116,10 @@ def _detect_section(config: dict) -> dict:
 def read_keys(config: dict, rule: str) -> tuple[str, tuple[str, ...]]:
     """(section, keys) the stage of `rule` reads under `config` (a validated config)."""
     section, keys = CONFIG_READS[rule]
-    if rule == "detect":
+    if rule == "synth" and config["synth"]["preset"] != "easy":
+        # the easy tier's slice stays as it was (a finished demo is not regenerated)
+        keys = tuple(k for k in keys if k not in ("width", "height", "clip_seconds")) + ("preset", "scale")
+    elif rule == "detect":
         keys += DETECT_BACKEND_KEYS[_detect_section(config)["backend"]]
     elif rule == "predict":
         conf = config["predict"]

@@ -125,3 +125,33 @@ def annotation_3d(obj: SceneObject, rng: np.random.Generator, jitter: bool) -> d
 def mp_to_annotation(p) -> np.ndarray:
     p = np.asarray(p, float)
     return np.array([-p[1], p[0], p[2]])
+
+
+def hard_choose_query(boxes: list[dict], obj: int, width: int, plan: dict):
+    """The hard tier's query from its plan (vq3d.synth.hard.plan_queries) and what was rendered:
+    the planned query frame (moved on past a sighting), the last run of sightings before it as
+    the response track (one frame or more, as in Ego4D), and as the visual crop the best view
+    (area × visible fraction) within 3 frames of the sighting outside that run nearest the
+    planned crop frame. None when nothing was seen before it."""
+    seen = sightings(boxes, obj, width)
+    seen_set = set(seen)
+    q = plan["query_frame"]
+    while q in seen_set:
+        q += 1
+    if q >= len(boxes):
+        return None
+    before = [r for r in runs(seen) if r[1] < q]
+    if not before:
+        return None
+    s, e = before[-1]
+    outside = [f for f in seen if not (s <= f <= e)]
+    if not outside:
+        return None  # Ego4D's crops are never on the response track
+    near = min(outside, key=lambda f: (abs(f - plan["crop_frame"]), f))
+
+    def quality(f):
+        b = boxes[f][obj]
+        return (b["bbox"][2] - b["bbox"][0]) * (b["bbox"][3] - b["bbox"][1]) * b["visible_fraction"]
+
+    crop = max((f for f in outside if abs(f - near) <= 3), key=quality)
+    return q, (s, e), int(crop)

@@ -45,7 +45,8 @@ from ..frames import ego4d_count
 from ..progress import Progress
 from ..video.ffmpeg import INSTALL_HINT, FFmpegError, ffmpeg_exe
 from . import layout
-from .annotate import annotation_3d, box_entry, choose_query, mp_to_annotation, object_boxes
+from . import hard
+from .annotate import annotation_3d, box_entry, choose_query, hard_choose_query, mp_to_annotation, object_boxes
 from .camera import fisheye_for
 from .render import FisheyeRenderer
 from .scan import write_scan
@@ -62,6 +63,9 @@ NOISE_SIGMA = 2.0     # sensor noise (grey levels)
 EXPOSURE_SWING = 0.08  # slow auto-exposure drift (± fraction)
 
 
+HARD_UNREAD = ("width", "height", "clip_seconds")  # the hard tier draws these from the anchors
+
+
 def _conf(conf: dict | None) -> dict:
     """`conf` over the schema's synth defaults (vq3d.config), checked."""
     from ..config import defaults
@@ -72,6 +76,12 @@ def _conf(conf: dict | None) -> dict:
     if unknown:
         raise InputError("synth", f"unknown option(s) {', '.join(sorted(unknown))}; allowed: "
                                   f"{', '.join(base)}")
+    if c["preset"] == "hard":
+        for key in HARD_UNREAD:
+            if c[key] != base[key]:
+                raise InputError(f"synth.{key}", f"not read by preset hard (its resolutions, lenses and "
+                                 f"clip lengths are drawn from the anchors; synth.scale picks full or ci), "
+                                 f"got {c[key]}: leave it at the default {base[key]}")
     for key in ("width", "height"):
         if c[key] % 2:
             raise InputError(f"synth.{key}", f"must be even for H.264 yuv420p, got {c[key]}")
@@ -80,19 +90,24 @@ def _conf(conf: dict | None) -> dict:
     return c
 
 
-def clip_timing(conf: dict) -> list[tuple[int, float]]:
-    """(start_sec, end_sec) of each clip in its scene's video; starts are whole seconds."""
-    span = int(np.ceil(conf["clip_seconds"])) + GAP_S
-    return [(LEAD_S + c * span, LEAD_S + c * span + float(conf["clip_seconds"])) for c in range(conf["clips_per_scene"])]
+def clip_timing(conf: dict, durations: list[float] | None = None) -> list[tuple[int, float]]:
+    """(start_sec, end_sec) of each clip in its scene's video; starts are whole seconds.
+    `durations`: one length per clip (the hard tier's draws); default conf's clip_seconds."""
+    durations = durations or [float(conf["clip_seconds"])] * conf["clips_per_scene"]
+    out, start = [], LEAD_S
+    for d in durations:
+        out.append((start, start + float(d)))
+        start += int(np.ceil(d)) + GAP_S
+    return out
 
 
 class _Encoder:
     """ffmpeg libx264/yuv420p fed raw BGR frames through a pipe."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: int):
+    def __init__(self, path: Path, width: int, height: int, fps: int, rate: list[str] | None = None):
         self.path = path
         cmd = [ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
-               "-r", str(fps), "-i", "-", "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
+               "-r", str(fps), "-i", "-", "-an", "-c:v", "libx264", "-preset", "veryfast", *(rate or ["-crf", "18"]),
                "-pix_fmt", "yuv420p", "-threads", "1", str(path)]
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -123,32 +138,62 @@ def _render_scene(args) -> dict:
     root = Path(root)
     seed = conf["seed"]
     rng = lambda purpose: np.random.default_rng([seed, scene_idx, purpose])  # noqa: E731
-    W, H, fps = conf["width"], conf["height"], conf["source_fps"]
+    fps = conf["source_fps"]
     step = fps // CLIP_FPS
     n_obj = max(conf["queries_per_clip"] + 1, 3)
-    scene = build_scene(rng(1), n_obj)
-    cam = fisheye_for(W, H, rng(2))
+    hard_tier = conf["preset"] == "hard"
+    if hard_tier:  # anchors-calibrated camera, clip lengths, room and query plans (vq3d.synth.hard)
+        scene = hard.build_scene(rng(1), n_obj)
+        cam = hard.camera(seed, scene_idx, conf["scale"])
+        timing = clip_timing(conf, hard.clip_durations(rng(7), conf["clips_per_scene"], conf["scale"]))
+    else:
+        scene = build_scene(rng(1), n_obj)
+        cam = fisheye_for(conf["width"], conf["height"], rng(2))
+        timing = clip_timing(conf)
+    W, H = cam.width, cam.height
     scan_uid, video_uid = layout.scan_uid(seed, scene_idx), layout.video_uid(seed, scene_idx)
-    timing = clip_timing(conf)
     duration = timing[-1][1] + TRAIL_S
-    poses = trajectory(scene, rng(3), duration, fps)
-    renderer = FisheyeRenderer(scene, cam)
     clip_frames = {}  # source frame → (clip, clip frame)
     for c, (start, end) in enumerate(timing):
         # the frames stage's own count: Ego4D's, end frame included (video_end_frame below)
         for i in range(ego4d_count(start * fps, int(round(end * fps)), step)):
             clip_frames[start * fps + i * step] = (c, i)
+    counts = [sum(1 for cc, _ in clip_frames.values() if cc == c) for c in range(len(timing))]
+    plans = None
+    if hard_tier:
+        prng = rng(8)
+        query_objs = [o for o in scene.objects if o.kind == "query"][:conf["queries_per_clip"]]
+        plans = [hard.plan_queries(prng, counts[c], query_objs, cam, conf["scale"]) for c in range(len(timing))]
+        visits, avoid = [], []
+        for c, (start, _) in enumerate(timing):
+            v, a = hard.sightings_plan(scene, plans[c], start)
+            visits += v
+            avoid += a
+        poses = hard.trajectory(scene, rng(3), duration, fps, visits, avoid,
+                                max_walk_s=2.0 if conf["scale"] == "full" else 0.5)
+    else:
+        poses = trajectory(scene, rng(3), duration, fps)
+    renderer = FisheyeRenderer(scene, cam)
     boxes = [[] for _ in timing]
     nrng = rng(4)
-    noise_bank = [nrng.normal(0, NOISE_SIGMA, (H, W, 3)).astype(np.float32) for _ in range(7)]
-    exposure = 1 + EXPOSURE_SWING * np.sin(np.arange(len(poses)) / fps * 2 * np.pi / nrng.uniform(6, 12) + nrng.uniform(0, 6))
-    enc = _Encoder(root / layout.FILES["videos"] / f"{video_uid}.mp4", W, H, fps)
+    if hard_tier:
+        res_scale = hard.SCALES[conf["scale"]][0]
+        faults = hard.Faults(nrng, cam, poses, fps, res_scale)
+        enc = _Encoder(root / layout.FILES["videos"] / f"{video_uid}.mp4", W, H, fps,
+                       hard.encoder_args(W, H, fps, res_scale))
+    else:
+        noise_bank = [nrng.normal(0, NOISE_SIGMA, (H, W, 3)).astype(np.float32) for _ in range(7)]
+        exposure = 1 + EXPOSURE_SWING * np.sin(np.arange(len(poses)) / fps * 2 * np.pi / nrng.uniform(6, 12) + nrng.uniform(0, 6))
+        enc = _Encoder(root / layout.FILES["videos"] / f"{video_uid}.mp4", W, H, fps)
     progress = Progress(log, "rendered", len(poses), unit="frames", prefix=f"scene {scene_idx}")
     try:
         for k, pose in enumerate(poses):
             img, ids = renderer.render(pose)
-            frame = img.astype(np.float32) * np.float32(exposure[k]) + noise_bank[k % len(noise_bank)]
-            enc.write(np.clip(frame, 0, 255).astype(np.uint8))
+            if hard_tier:
+                enc.write(faults.apply(img, ids, k))  # hands also hide objects in `ids`
+            else:
+                frame = img.astype(np.float32) * np.float32(exposure[k]) + noise_bank[k % len(noise_bank)]
+                enc.write(np.clip(frame, 0, 255).astype(np.uint8))
             if k in clip_frames:
                 c, _ = clip_frames[k]
                 boxes[c].append(object_boxes(ids, scene.objects, cam, pose))
@@ -174,15 +219,21 @@ def _render_scene(args) -> dict:
         write_gt_poses(gt, uid, clip_poses)
         write_gt_boxes(gt, uid, boxes[c])
         queries = []
-        for obj in [o for o in scene.objects if o.kind == "query"]:
+        for qi, obj in enumerate([o for o in scene.objects if o.kind == "query"]):
             if len(queries) == conf["queries_per_clip"]:
                 break
-            pick = choose_query(boxes[c], obj.index, W, qrng)
+            if hard_tier:
+                plan = next((p for p in plans[c] if p["object"] == obj.index), None)
+                pick = None if plan is None else hard_choose_query(boxes[c], obj.index, W, plan)
+            else:
+                pick = choose_query(boxes[c], obj.index, W, qrng)
             if pick is None:
                 continue
             q, (s, e), crop = pick
             queries.append({"object": obj.index, "query_frame": q, "response_track": [s, e], "visual_crop": crop,
                             "ann_1": annotation_3d(obj, qrng, False), "ann_2": annotation_3d(obj, qrng, True)})
+            if hard_tier:  # what was drawn, beside what was rendered (benchmarks/hard_anchor_stats.py)
+                queries[-1]["plan"] = {k: list(v) if isinstance(v, tuple) else v for k, v in plan.items()}
         if len(queries) < conf["queries_per_clip"]:
             log.warning("clip %s: only %d of %d queries have a valid response track", uid, len(queries), conf["queries_per_clip"])
         clips.append({"clip_uid": uid, "start": start, "end": end, "n": n, "source_frames": src, "queries": queries,
@@ -192,6 +243,9 @@ def _render_scene(args) -> dict:
                for o in scene.objects]
     titles = {o.index: o.title for o in scene.objects}
     log.info("scene %d: %d source frames, %d clips, %d objects", scene_idx, len(poses), len(clips), len(objects))
+    if hard_tier:
+        log.info("scene %d: motion blur median %.1f px, 95th pct %.1f px; exposure median %.1f ms", scene_idx,
+                 np.median(faults.blur_px), np.percentile(faults.blur_px, 95), 1000 * np.median(faults.exposure_s))
     return {"scene": scene_idx, "video_uid": video_uid, "scan_uid": scan_uid, "intrinsics": cam.as_intrinsics(),
             "width": W, "height": H,
             "clips": clips, "objects": objects, "titles": titles}
@@ -245,7 +299,8 @@ def _write_annotations(root: Path, conf: dict, scenes: list[dict]) -> None:
                                    "query_set": qid, "object_index": q["object"], "object_title": title,
                                    "centre_scan": obj["centre_scan"], "centre_annotation": obj["centre_annotation"],
                                    "query_frame": q["query_frame"], "response_track": [s, e],
-                                   "visual_crop_frame": q["visual_crop"]})
+                                   "visual_crop_frame": q["visual_crop"],
+                                   **({"plan": q["plan"]} if "plan" in q else {})})
             for split in ("val", "test"):
                 v3[split]["clips"].append({"clip_uid": uid, "annotations": [{"query_sets": qs3[split], "annotation_uid": ann_uid}]})
                 v2[split]["clips"].append({**header, "annotations": [{"warnings": [], "annotation_uid": ann_uid,
@@ -279,6 +334,8 @@ def generate(out_dir, conf: dict | None = None, workers: int | None = None,
     `resolutions`: (width, height) per scene, cycled (default: the conf's for every scene); each
     scene's video, camera, intrinsics key and boxes use its own."""
     conf = _conf(conf)
+    if resolutions and conf["preset"] == "hard":
+        raise InputError("synth.preset", "hard: resolutions come from the anchors' cameras, not `resolutions`")
     for w, h in resolutions or []:
         _conf({**conf, "width": w, "height": h})  # same checks as the conf's own resolution
     out_dir = Path(out_dir)

@@ -12,6 +12,10 @@ boxes (top-k) come from refitting on the matches the previous models left over. 
 which 20 inliers give 0.5 at the default scale. Texture, not shape, has to agree, so a distractor of
 the same outline but a different pattern finds no consistent matches.
 
+With `colour` on, a colour cue (vq3d.detect.backends.colour: the crop's ratio histogram
+back-projected) adds boxes where plain, printless objects give SIFT nothing, and strengthens the
+SIFT boxes it agrees with.
+
 Each frame is read and described once for all queries of the clip; frames are processed by a pool
 of threads (OpenCV releases the GIL)."""
 
@@ -28,6 +32,7 @@ import numpy as np
 from ...formats.clip_detections import ScoredBox
 from ...progress import Progress
 from ..framestore import FrameStore, crop_rect
+from . import colour as colour_cue
 from .base import FrameBoxes, QueryJob, scale_box
 
 log = logging.getLogger(__name__)
@@ -46,9 +51,10 @@ def _rootsift(desc: np.ndarray | None) -> np.ndarray:
 class _Crop:
     """A visual crop's keypoints, in working-frame pixels, and its corners."""
 
-    def __init__(self, pts: np.ndarray, desc: np.ndarray, corners: np.ndarray):
+    def __init__(self, pts: np.ndarray, desc: np.ndarray, corners: np.ndarray, colour=None):
         self.pts, self.desc, self.corners = pts, desc, corners
         self.area = float(cv2.contourArea(corners.astype(np.float32)))
+        self.colour = colour  # colour_cue.ColourModel, or None
 
 
 class FeaturesBackend:
@@ -95,7 +101,11 @@ class FeaturesBackend:
         if len(pts) < self.conf["min_inliers"]:
             log.warning("%s: visual crop of query %s has only %d keypoints: it will rarely be "
                         "found (textureless or tiny crop)", job.source, job.key, len(pts))
-        return _Crop(pts, _rootsift(desc), corners)
+        model = None
+        if self.conf["colour"]:
+            bins, _ = colour_cue.working(store.read(job.crop.frame))
+            model = colour_cue.ColourModel(bins, crop_rect(job.crop, bins.shape, job.source))
+        return _Crop(pts, _rootsift(desc), corners, model)
 
     # -- matching and verification ----------------------------------------------------------
     def match(self, crop: _Crop, pts: np.ndarray, desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,8 +172,9 @@ class FeaturesBackend:
 
     # -- the backend ------------------------------------------------------------------------
     def frame_boxes(self, img: np.ndarray, crops: list[_Crop], jobs: list[QueryJob],
-                    top_k: int) -> list[list[ScoredBox]]:
-        """Boxes of one working-scale frame against each crop, in each query's original pixels."""
+                    top_k: int, colour_bins: np.ndarray | None = None) -> list[list[ScoredBox]]:
+        """Boxes of one working-scale frame against each crop, in each query's original pixels;
+        `colour_bins`: the frame at colour-working scale (colour_cue.working), for the colour cue."""
         pts, desc = self.describe_frame(img)
         h, w = img.shape[:2]
         out = []
@@ -176,6 +187,11 @@ class FeaturesBackend:
                 x2, y2 = quad.max(axis=0)
                 boxes.append(scale_box(x1, y1, x2, y2, size[0] / w, size[1] / h, self.score(n), size))
             boxes.sort(key=lambda b: -b.score)
+            if crop.colour is not None and colour_bins is not None:
+                ch, cw = colour_bins.shape
+                found = [scale_box(x1, y1, x2, y2, size[0] / cw, size[1] / ch, sc, size)
+                         for x1, y1, x2, y2, sc in crop.colour.boxes(colour_bins, top_k, self.conf["colour_weight"])]
+                boxes = colour_cue.combine(boxes, found, top_k)
             out.append(boxes)
         return out
 
@@ -186,8 +202,9 @@ class FeaturesBackend:
 
         def work(fno: int):
             active = [i for i, j in enumerate(jobs) if fno < j.query_frame]
-            img, _ = self._working(store.read(fno, gray=True))
-            boxes = self.frame_boxes(img, [crops[i] for i in active], [jobs[i] for i in active], top_k)
+            img, _ = self._working(store.read(fno, gray=True))  # SIFT on the JPEG's own luma
+            bins = colour_cue.working(store.read(fno))[0] if self.conf["colour"] else None
+            boxes = self.frame_boxes(img, [crops[i] for i in active], [jobs[i] for i in active], top_k, bins)
             return fno, dict(zip(active, boxes))
 
         threads = self.conf["threads"] or len(os.sched_getaffinity(0))
