@@ -530,6 +530,7 @@ def test_missing_input_folder_is_one_line(capsys, tmp_path):
     rc, err = run_cli(capsys, "pose-merge", "--frames-dir", tmp_path / "none", "--sfm-dir", tmp_path,
                       "--registration", tmp_path / "r.json", "--pnp", tmp_path / "p.json",
                       "--poses", tmp_path / "o.json", "--summary", tmp_path / "s.json",
+                      "--scan-from-model", tmp_path / "m.json",
                       "--clip-uid", CLIP)
     assert_one_clear_error(rc, err, tmp_path / "none", "frames folder does not exist", command="pose-merge")
 

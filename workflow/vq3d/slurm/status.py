@@ -197,10 +197,11 @@ def run_failures(logs_dir: Path | str, since: float, snakemake_log=None,
 
 
 def print_run_failures(logs_dir: Path | str, since: float, snakemake_log=None,
-                       stream=sys.stderr) -> None:
+                       stream=None) -> None:
     lines = run_failures(logs_dir, since, snakemake_log)
     if not lines:
         return
+    stream = stream or sys.stderr  # looked up per call: sys.stderr may have been replaced since import
     print("\nvq3d: failed in this run (the other jobs went on; fix the cause and rerun, finished "
           "outputs are kept):", file=stream)
     for line in lines:
