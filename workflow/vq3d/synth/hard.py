@@ -39,7 +39,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from . import textures as tx
 from .camera import Fisheye, cam_from_world, look_rotation, yaw_pitch_forward
-from .scene import Scene, SceneObject, _object_faces, _tex
+from .scene import Scene, SceneObject, _object_faces, _tex, furniture_piece
 
 SCALES = {"full": (1.0, 1.0), "ci": (0.25, 1 / 30)}   # (resolution factor, time factor)
 CLIP_FPS = 5
@@ -163,10 +163,7 @@ def build_scene(rng: np.random.Generator, n_queries: int) -> Scene:
     for c, n, length, along in walls:
         cursor = -length / 2 + rng.uniform(0.2, 0.6)
         while True:
-            kind = rng.choice(["table", "cabinet", "shelf"], p=[0.45, 0.3, 0.25])
-            L = {"table": rng.uniform(1.0, 1.6), "cabinet": rng.uniform(0.8, 1.3), "shelf": rng.uniform(0.8, 1.2)}[kind]
-            dep = {"table": rng.uniform(0.6, 0.75), "cabinet": rng.uniform(0.45, 0.6), "shelf": rng.uniform(0.3, 0.4)}[kind]
-            hgt = {"table": rng.uniform(0.72, 0.78), "cabinet": rng.uniform(0.85, 1.0), "shelf": rng.uniform(1.6, 1.95)}[kind]
+            kind, L, dep, hgt = furniture_piece(rng, [0.45, 0.3, 0.25])
             if cursor + L > length / 2 - 0.2:
                 break
             mid = c + along * (cursor + L / 2) + n * (dep / 2 + 0.01)

@@ -99,6 +99,15 @@ def _object_faces(rng, size, title, palette, marks_seed):
             for i, (k, (w, h)) in enumerate(dims.items())}
 
 
+def furniture_piece(rng: np.random.Generator, p) -> tuple[str, float, float, float]:
+    """(kind, length, depth, height) of a table / cabinet / shelf drawn with probabilities `p`."""
+    kind = rng.choice(["table", "cabinet", "shelf"], p=p)
+    L = {"table": rng.uniform(1.0, 1.6), "cabinet": rng.uniform(0.8, 1.3), "shelf": rng.uniform(0.8, 1.2)}[kind]
+    dep = {"table": rng.uniform(0.6, 0.75), "cabinet": rng.uniform(0.45, 0.6), "shelf": rng.uniform(0.3, 0.4)}[kind]
+    hgt = {"table": rng.uniform(0.72, 0.78), "cabinet": rng.uniform(0.85, 1.0), "shelf": rng.uniform(1.6, 1.95)}[kind]
+    return kind, L, dep, hgt
+
+
 def build_scene(rng: np.random.Generator, n_queries: int) -> Scene:
     W, D, H = rng.uniform(5.5, 7.5), rng.uniform(4.5, 6.0), rng.uniform(2.5, 2.8)
     sc = Scene(size=np.array([W, D, H]))
@@ -131,10 +140,7 @@ def build_scene(rng: np.random.Generator, n_queries: int) -> Scene:
     for wi, (c, n, length, along) in enumerate(walls):
         cursor = -length / 2 + rng.uniform(0.2, 0.6)
         while True:
-            kind = rng.choice(["table", "cabinet", "shelf"], p=[0.45, 0.35, 0.2])
-            L = {"table": rng.uniform(1.0, 1.6), "cabinet": rng.uniform(0.8, 1.3), "shelf": rng.uniform(0.8, 1.2)}[kind]
-            dep = {"table": rng.uniform(0.6, 0.75), "cabinet": rng.uniform(0.45, 0.6), "shelf": rng.uniform(0.3, 0.4)}[kind]
-            hgt = {"table": rng.uniform(0.72, 0.78), "cabinet": rng.uniform(0.85, 1.0), "shelf": rng.uniform(1.6, 1.95)}[kind]
+            kind, L, dep, hgt = furniture_piece(rng, [0.45, 0.35, 0.2])
             if cursor + L > length / 2 - 0.2:
                 break
             mid = c + along * (cursor + L / 2) + n * (dep / 2 + 0.01)
