@@ -41,12 +41,16 @@ def _views_around(scene, rng, n, height=(1.3, 1.7)):
 
 
 def make_clip(out: Path, *, seed: int = 0, frames: int = 60, width: int = 480,
-              geo_renders: int = 16, refs: int = 24, fps: float = 5.0) -> dict:
+              geo_renders: int = 16, refs: int = 24, fps: float = 5.0, height: int | None = None,
+              camera: C.Fisheye | None = None) -> dict:
+    """`height`: 9/16 of the width unless given; `camera`: the clip's fisheye (default: the
+    synth's own for the size)."""
     out = Path(out)
     rng = np.random.default_rng(seed)
     scene = build_scene(rng, 3)
-    height = int(round(width * 9 / 16)) // 2 * 2
+    height = height or int(round(width * 9 / 16)) // 2 * 2
     fish = C.fisheye_for(width, height, rng)
+    fish = camera or fish  # drawn anyway: the same random stream as without a camera
     gt = trajectory(scene, rng, frames / fps, fps)[:frames]
     (out / "frames").mkdir(parents=True, exist_ok=True)
     fr = FisheyeRenderer(scene, fish)

@@ -2,10 +2,13 @@
 centre error against the ground-truth poses, and stage timings.
 
     python benchmarks/pose_synth.py [--work DIR] [--scenes 1] [--clips 2] [--mini]
+        [--variant LABEL:key=value,... ...]
 
 Without --mini it generates the synthetic dataset (vq3d.synth.generate), cuts each clip's frames
 (vq3d.frames) and runs pose_sfm → pose_register → pose_pnp → pose_merge. --mini uses the small
-in-process clip of benchmarks/pose_minisynth.py instead (no video coding)."""
+in-process clip of benchmarks/pose_minisynth.py instead (no video coding). Each --variant (a pose
+configuration over the defaults, e.g. `before:sfm_loop_pairs=exhaustive`) runs on the same clips,
+side by side; without one, the defaults alone."""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ def run_clip(frames, intrinsics, scan_dir, scan_uid, clip_uid, work: Path, conf:
     t["register"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     pnp.main(frames_dir=frames, intrinsics=intrinsics, out=work / "pnp.json", scan_dir=scan_dir,
-             scan_uid=scan_uid, conf=conf)
+             scan_uid=scan_uid, conf=conf, sfm_dir=work / "sfm")
     t["pnp"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     merge.main(frames_dir=frames, sfm_dir=work / "sfm", registration=work / "registration.json",
@@ -94,26 +97,33 @@ def main():
     ap.add_argument("--scenes", type=int, default=1)
     ap.add_argument("--clips", type=int, default=2)
     ap.add_argument("--mini", action="store_true")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL[:key=value,...]")
     a = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).parent))
+    from scaling import parse_variant
+    variants = [parse_variant(v) for v in a.variant] or [("default", {})]
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     work = a.work or Path(tempfile.mkdtemp(prefix="pose_synth-"))
     source = mini_clips(work, a.clips) if a.mini else synth_clips(work, a.scenes, a.clips)
-    all_good, all_rot, all_cen = [], [], []
+    stats = {label: ([], [], []) for label, _ in variants}
     for clip_uid, fdir, intr, scan_dir, scan_uid, gt in source:
-        out = work / "pose" / clip_uid
-        out.mkdir(parents=True, exist_ok=True)
-        t = run_clip(fdir, intr, scan_dir, scan_uid, clip_uid, out)
-        good, rot, cen = errors(read_poses(out / "poses.json")[clip_uid], gt)
-        s = json.loads((out / "summary.json").read_text())
-        print(f"{clip_uid}: {len(good)} frames, posed {100 * good.mean():.1f}% {s['posed']}, "
-              f"median rot {np.median(rot):.3f}°, median centre {100 * np.median(cen):.2f} cm, "
-              f"p90 centre {100 * np.percentile(cen, 90):.2f} cm; seconds "
-              + ", ".join(f"{k} {v:.1f}" for k, v in t.items()))
-        all_good.append(good); all_rot.append(rot); all_cen.append(cen)
-    good, rot, cen = np.concatenate(all_good), np.concatenate(all_rot), np.concatenate(all_cen)
-    print(f"ALL: {len(good)} frames, posed {100 * good.mean():.1f}% (target ≥ 95), median rotation "
-          f"{np.median(rot):.3f}° (≤ 1), median centre {100 * np.median(cen):.2f} cm (≤ 5)")
-
+        for label, over in variants:
+            out = work / "pose" / label / clip_uid
+            out.mkdir(parents=True, exist_ok=True)
+            t = run_clip(fdir, intr, scan_dir, scan_uid, clip_uid, out, {**CONF, **over})
+            good, rot, cen = errors(read_poses(out / "poses.json")[clip_uid], gt)
+            s = json.loads((out / "summary.json").read_text())
+            print(f"{label} {clip_uid}: {len(good)} frames, posed {100 * good.mean():.1f}% {s['posed']}, "
+                  f"median rot {np.median(rot):.3f}°, median centre {100 * np.median(cen):.2f} cm, "
+                  f"p90 centre {100 * np.percentile(cen, 90):.2f} cm; seconds "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in t.items()), flush=True)
+            for acc, v in zip(stats[label], (good, rot, cen)):
+                acc.append(v)
+    for label, (gs, rs, cs) in stats.items():
+        good, rot, cen = np.concatenate(gs), np.concatenate(rs), np.concatenate(cs)
+        print(f"ALL {label}: {len(good)} frames, posed {100 * good.mean():.1f}% (target ≥ 95), median "
+              f"rotation {np.median(rot):.3f}° (≤ 1), median centre {100 * np.median(cen):.2f} cm (≤ 5), "
+              f"p90 centre {100 * np.percentile(cen, 90):.2f} cm")
 
 if __name__ == "__main__":
     main()

@@ -3,20 +3,25 @@ real scan's RADIAL_FISHEYE calibration, clips of ~120, ~600 (and with --large ~2
 stage timed with its peak memory, incremental and global mapping side by side.
 
     python benchmarks/scaling.py [--sizes 120 600] [--large] [--width 1440 --height 1080]
-        [--queries 4] [--mappers incremental global] [--work DIR] [--json FILE]
+        [--queries 4] [--mappers incremental global | --variant LABEL:key=value,... ...]
+        [--skip detect pnp predict] [--stage-timeout S] [--work DIR] [--json FILE] [--synth-only]
+    python benchmarks/scaling.py --from-json A.json B.json    # the table of earlier runs
 
 Per size: `vq3d synth` renders one scene (1 clip of N/5 s, source 10 fps) through the camera of
 scan `unict_Scooter mechanic_31` at 1440×1080 from the anchors' scan_to_intrinsics_egoloc.json
 (f 712.8, k1 0.057, k2 0.002; scaled with the width at other sizes; the synth's own camera when the
 anchors are absent — the table says which); then the stages run one by one, each in its own Python
 process so that its peak RSS is its own (ru_maxrss) and its wall time excludes imports: frames
-(ffmpeg CPU decode), detect (all queries in one pass; per query = stage / queries), pose_sfm per
-mapper (features / matching / mapping from its sfm.json), register per mapper, PnP (independent of
-SfM: once), merge per mapper, predict per mapper. Posing quality per mapper: frames posed and
-median rotation / centre error against the generator's ground truth.
+(ffmpeg CPU decode), pose_sfm per variant (features / matching / mapping from its sfm.json, pairs
+matched and verified from its database), register per variant, PnP (independent of SfM: once),
+merge per variant, detect (all queries in one pass; per query = stage / queries), predict per
+variant. Posing quality per variant: frames posed and median rotation / centre error against the
+generator's ground truth. The JSON is rewritten after every stage, so a stopped run keeps what it
+measured.
 
-The configuration is the schema's defaults (the repository's pipeline as it is); nothing here
-changes an algorithm. Run it niced on a shared machine; the 2,400-frame size takes hours on 2 cores.
+A variant is a pose configuration over the schema's defaults (by default the two mappers,
+`incremental` and `global`); `--variant before:sfm_loop_pairs=exhaustive` measures the old
+loop-closure pairs. Run it niced on a shared machine; the 2,400-frame size takes hours on 2 cores.
 """
 
 from __future__ import annotations
@@ -66,6 +71,19 @@ def stage_synth(spec: dict) -> dict:
     return {"camera": "real" if cam is not None else "synth"}
 
 
+def stage_render(spec: dict) -> dict:
+    """--direct: the clip's frames (5 fps JPEGs), scan and ground truth without a video
+    (benchmarks/pose_minisynth.py), through the real scan's camera."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from pose_minisynth import make_clip
+
+    cam = _real_camera(spec["width"], spec["height"])
+    info = make_clip(Path(spec["out"]), seed=spec["seed"], frames=spec["frames"], width=spec["width"],
+                     height=spec["height"], camera=cam)
+    (Path(spec["out"]) / "info.json").write_text(json.dumps(info))
+    return {"camera": "real" if cam is not None else "synth", "count": spec["frames"]}
+
+
 def stage_frames(spec: dict) -> dict:
     from vq3d import frames
 
@@ -87,10 +105,31 @@ def stage_detect(spec: dict) -> dict:
 def stage_sfm(spec: dict) -> dict:
     from vq3d.pose import sfm
 
+    import shutil
+
+    import pycolmap
+
+    if spec.get("features_db"):  # same frames and SIFT options: reuse the first variant's features
+        def copy_features(database, image_dir, names, camera, conf):
+            shutil.copyfile(spec["features_db"], database)
+            db = pycolmap.Database.open(str(database))
+            db.clear_matches()
+            db.clear_two_view_geometries()
+            db.close()
+        sfm.extract = copy_features
     sfm.main(spec["frames"], spec["intrinsics"], spec["out"], spec["scan_uid"], spec["pose"])
-    info = json.loads((Path(spec["out"]) / "sfm.json").read_text())
+    out = Path(spec["out"])
+    info = json.loads((out / "sfm.json").read_text())
+    db = pycolmap.Database.open(str(out / "database.db"))
+    try:
+        matched, verified = db.num_matched_image_pairs(), db.num_verified_image_pairs()
+    finally:
+        db.close()
+    loops = out / "pairs.txt"  # the loop-closure pairs colmap_io.match_pairs matched
     return {"seconds": info["seconds"], "registered": sum(m["images"] for m in info["models"]),
-            "models": len(info["models"])}
+            "largest": max((m["images"] for m in info["models"]), default=0),
+            "models": len(info["models"]), "pairs_matched": matched, "pairs_verified": verified,
+            "loop_pairs": len(loops.read_text().splitlines()) if loops.is_file() else 0}
 
 
 def stage_register(spec: dict) -> dict:
@@ -104,7 +143,13 @@ def stage_pnp(spec: dict) -> dict:
     from vq3d.pose import pnp
 
     pnp.main(frames_dir=spec["frames"], intrinsics=spec["intrinsics"], out=spec["out"],
-             scan_dir=spec["scan_dir"], scan_uid=spec["scan_uid"], conf=spec["pose"])
+             scan_dir=spec["scan_dir"], scan_uid=spec["scan_uid"], conf=spec["pose"],
+             sfm_dir=spec.get("sfm"))
+    from vq3d.formats.pose_internal import read_pnp
+
+    data = json.loads(Path(spec["out"]).read_text())
+    return {"run": data["frames"] - sum(f["reason"].startswith("not run") for f in data["failed"]),
+            "posed": len(read_pnp(spec["out"])[1])}
     return {}
 
 
@@ -129,7 +174,7 @@ def stage_predict(spec: dict) -> dict:
 STAGES = {name[6:]: fn for name, fn in globals().items() if name.startswith("stage_")}
 
 
-MODULES = {"synth": "vq3d.synth.generate", "frames": "vq3d.frames", "detect": "vq3d.detect",
+MODULES = {"render": "vq3d.synth.render", "synth": "vq3d.synth.generate", "frames": "vq3d.frames", "detect": "vq3d.detect",
            "sfm": "vq3d.pose.sfm", "register": "vq3d.pose.register", "pnp": "vq3d.pose.pnp",
            "merge": "vq3d.pose.merge", "predict": "vq3d.predict.stage"}
 
@@ -172,15 +217,17 @@ def run_stage(name: str, spec: dict, work: Path, timeout: float | None = None,
 
 
 def pose_quality(poses: Path, gt: Path, clip: str) -> dict:
+    """Frames posed, median rotation and centre error; `gt`: EgoLoc pose JSON or N×3×4 .npy."""
     import numpy as np
 
-    from vq3d.formats.poses import read_poses
     from vq3d import geometry
+    from vq3d.formats.poses import read_poses
 
-    est, ref = read_poses(poses)[clip], read_poses(gt)[clip]
+    est = read_poses(poses)[clip]
+    ref = np.load(gt) if str(gt).endswith(".npy") else read_poses(gt)[clip].cam_from_world
     rot, cen = [], []
     for i in np.flatnonzero(est.good):
-        a, b = geometry.rigid(est.cam_from_world[i]), geometry.rigid(ref.cam_from_world[i])
+        a, b = geometry.rigid(est.cam_from_world[i]), geometry.rigid(ref[i])
         rot.append(geometry.rotation_error_deg(a, b))
         cen.append(float(np.linalg.norm(geometry.camera_centre(a) - geometry.camera_centre(b))))
     return {"posed_pct": 100.0 * float(np.mean(est.good)),
@@ -188,81 +235,195 @@ def pose_quality(poses: Path, gt: Path, clip: str) -> dict:
             "centre_med_cm": 100 * statistics.median(cen) if cen else None}
 
 
-def measure(n_frames: int, args, work: Path) -> dict:
+def parse_variant(text: str) -> tuple[str, dict]:
+    """`LABEL[:key=value,...]`: a pose configuration to run (values parsed as YAML scalars)."""
+    import yaml
+
+    label, _, rest = text.partition(":")
+    over = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise SystemExit(f"--variant {text!r}: expected key=value, got {item!r}")
+        over[key.strip()] = yaml.safe_load(value)
+    return label, over
+
+
+def measure(n_frames: int, args, work: Path, save=lambda res: None) -> dict:
+    """Every stage of one size; `save(res)` after each so a stopped run keeps its figures."""
     from vq3d.config import validate_config
 
-    root = work / f"n{n_frames}"
+    root = work / (f"n{n_frames}" if not args.direct else f"direct{n_frames}_{args.width}x{args.height}")
     root.mkdir(parents=True, exist_ok=True)
     synth = {"seed": args.seed, "scenes": 1, "clips_per_scene": 1, "queries_per_clip": args.queries,
              "width": args.width, "height": args.height, "source_fps": SOURCE_FPS,
              "clip_seconds": n_frames / 5}
     conf = validate_config({"synth": synth})
     data = root / "data"
-    res = {"n_target": n_frames, "stages": {}}
+    res = {"n_target": n_frames, "stages": {}, "variants": [v for v, _ in args.variants]}
     st = res["stages"]
     print(f"size {n_frames}:", file=sys.stderr)
-    if not (data / "gt" / "clips.json").is_file():
+    if args.direct:
+        pass
+    elif not (data / "gt" / "clips.json").is_file():
         st["synth"] = run_stage("synth", {"synth": synth, "data": str(data)}, root)
-    clip, ref = next(iter(json.loads((data / "gt" / "clips.json").read_text()).items()))
-    common = {"clip": clip, "queries": str(data / "vq_val_vq3d.json"), "conf": conf,
-              "pose": conf["pose"], "intrinsics": str(data / "scan_to_intrinsics.json"),
-              "scan_uid": ref["scan_uid"], "scan_dir": str(data / "scans" / ref["scan_uid"]),
-              "frames": str(root / "frames")}
-    st["frames"] = run_stage("frames", {**common, "video": str(data / "videos" / f"{ref['video_uid']}.mp4")}, root)
-    res["n_frames"] = st["frames"]["count"]
-    st["detect"] = run_stage("detect", {**common, "out": str(root / "detect.json")}, root)
-    st["pnp"] = run_stage("pnp", {**common, "out": str(root / "pnp.json")}, root)
+        (root / "synth.json").write_text(json.dumps(st["synth"]))
+    elif (root / "synth.json").is_file():  # rendered by an earlier (e.g. --synth-only) run
+        st["synth"] = json.loads((root / "synth.json").read_text())
+    if args.synth_only:
+        return res
+    timeout = args.stage_timeout
+
+    def stage(key, name, spec):
+        if name in args.skip:
+            return None
+        st[key] = run_stage(name, spec, root, timeout=timeout)
+        save(res)
+        return None if "timeout_s" in st[key] else st[key]
+
+    if args.direct:  # frames rendered straight to JPEG: no video, no queries
+        clip_dir = root / "clip"
+        if not (clip_dir / "info.json").is_file():
+            stage("render", "render", {"out": str(clip_dir), "frames": n_frames, "width": args.width,
+                                       "height": args.height, "seed": args.seed})
+        info = json.loads((clip_dir / "info.json").read_text())
+        clip = "direct"
+        common = {"clip": clip, "conf": conf, "pose": conf["pose"],
+                  "intrinsics": str(clip_dir / "intrinsics.json"), "scan_uid": info["scan_uid"],
+                  "scan_dir": str(clip_dir / "scan"), "frames": str(clip_dir / "frames")}
+        res["n_frames"] = n_frames
+        gt_poses = clip_dir / "gt_cam_from_world.npy"
+        args.skip = [*args.skip, "detect", "predict"]
+    else:
+        clip, ref = next(iter(json.loads((data / "gt" / "clips.json").read_text()).items()))
+        common = {"clip": clip, "queries": str(data / "vq_val_vq3d.json"), "conf": conf,
+                  "pose": conf["pose"], "intrinsics": str(data / "scan_to_intrinsics.json"),
+                  "scan_uid": ref["scan_uid"], "scan_dir": str(data / "scans" / ref["scan_uid"]),
+                  "frames": str(root / "frames")}
+        if stage("frames", "frames", {**common, "video": str(data / "videos" / f"{ref['video_uid']}.mp4")}) is None:
+            raise SystemExit("frames failed or skipped: nothing else can run")
+        res["n_frames"] = st["frames"]["count"]
+        gt_poses = data / "gt" / "poses" / f"{clip}.json"
     res["quality"] = {}
-    for mapper in args.mappers:
-        m = root / mapper
+    posed = {}
+    from vq3d.stages import CONFIG_READS
+
+    sift_keys = ("sift_max_side", "sift_max_features", "sift_first_octave")
+    sfm_keys = CONFIG_READS["pose_sfm"][1] + CONFIG_READS["pose_register"][1]
+    features_of: dict[tuple, str] = {}  # SIFT options -> the variant whose database has them
+    sfm_of: dict[tuple, str] = {}       # SfM + registration options -> the variant that ran them
+    for label, over in args.variants if "sfm" not in args.skip else []:  # SfM first: what this is about
+        m = root / label
         m.mkdir(exist_ok=True)
-        pose = {**conf["pose"], "sfm_mapper": mapper}
-        st[f"sfm_{mapper}"] = run_stage("sfm", {**common, "pose": pose, "out": str(m / "sfm")}, root)
-        st[f"register_{mapper}"] = run_stage("register", {**common, "pose": pose, "sfm": str(m / "sfm"),
-                                                          "out": str(m / "registration.json")}, root)
-        st[f"merge_{mapper}"] = run_stage("merge", {**common, "pose": pose, "sfm": str(m / "sfm"),
-                                                    "registration": str(m / "registration.json"),
-                                                    "pnp": str(root / "pnp.json"), "poses": str(m / "poses.json"),
-                                                    "summary": str(m / "summary.json"),
-                                                    "scan_from_model": str(m / "scan_from_model.json")}, root)
-        st[f"predict_{mapper}"] = run_stage("predict", {**common, "detections": str(root / "detect.json"),
-                                                        "poses": str(m / "poses.json"), "sfm": str(m / "sfm"),
-                                                        "scan_from_model": str(m / "scan_from_model.json"),
-                                                        "out": str(m / "predict.json")}, root)
-        res["quality"][mapper] = pose_quality(m / "poses.json", data / "gt" / "poses" / f"{clip}.json", clip)
+        pose = {**conf["pose"], **over}
+        same = sfm_of.get(tuple(pose[k] for k in sfm_keys))
+        if same is not None:  # only later stages differ: its SfM and registration are this one's
+            st[f"sfm_{label}"] = {**st[f"sfm_{same}"], "same_as": same}
+            st[f"register_{label}"] = st[f"register_{same}"]
+            posed[label] = (m, pose, posed[same][2])
+            continue
+        sift = tuple(pose[k] for k in sift_keys)
+        src = features_of.get(sift)
+        spec = {**common, "pose": pose, "out": str(m / "sfm")}
+        if src is not None:
+            spec["features_db"] = str(root / src / "sfm" / "database.db")
+        if stage(f"sfm_{label}", "sfm", spec) is None:
+            continue
+        if src is not None:
+            st[f"sfm_{label}"]["features_from"] = src
+        else:
+            features_of[sift] = label
+        if stage(f"register_{label}", "register", {**common, "pose": pose, "sfm": str(m / "sfm"),
+                                                    "out": str(m / "registration.json")}) is not None:
+            posed[label] = (m, pose, m)
+            sfm_of[tuple(pose[k] for k in sfm_keys)] = label
+    for label, (m, pose, sm) in posed.items():
+        # PnP on every frame does not depend on SfM: once per size; with a check stride per variant.
+        key = "pnp" if int(pose["pnp_check_stride"]) <= 1 else f"pnp_{label}"
+        pnp_file = root / "pnp.json" if key == "pnp" else m / "pnp.json"
+        if key not in st and stage(key, "pnp", {**common, "pose": pose, "sfm": str(sm / "sfm"),
+                                                "out": str(pnp_file)}) is None:
+            continue
+        if _get(st, key) is None or stage(f"merge_{label}", "merge", {
+                **common, "pose": pose, "sfm": str(sm / "sfm"), "registration": str(sm / "registration.json"),
+                "pnp": str(pnp_file), "poses": str(m / "poses.json"),
+                "summary": str(m / "summary.json"), "scan_from_model": str(m / "scan_from_model.json")}) is None:
+            continue
+        st[f"pnp_of_{label}"] = key
+        res["quality"][label] = pose_quality(m / "poses.json", gt_poses, clip)
+        save(res)
+    if stage("detect", "detect", {**common, "out": str(root / "detect.json")}) is not None:
+        for label in res["quality"]:
+            m = root / label
+            stage(f"predict_{label}", "predict", {**common, "detections": str(root / "detect.json"),
+                                                   "poses": str(m / "poses.json"),
+                                                   "sfm": str(posed[label][2] / "sfm"),
+                                                   "scan_from_model": str(m / "scan_from_model.json"),
+                                                   "out": str(m / "predict.json")})
     return res
 
 
 # ------------------------------------------------------------------------------ table
 
-def rows_of(res: dict, mappers) -> list[tuple[str, float, float | None, str]]:
-    """(stage, seconds, peak MB or None, note) rows of one size."""
+def _get(st: dict, key: str, field: str = "wall_s"):
+    v = st.get(key)
+    return None if v is None or "timeout_s" in v else v.get(field)
+
+
+def _sfm_wall(st: dict, v: str):
+    """SfM wall seconds of variant v, with the feature extraction it reused from another variant
+    counted at that variant's time (the pipeline always extracts)."""
+    s = st.get(f"sfm_{v}")
+    if s is None or "timeout_s" in s:
+        return None
+    src = s.get("features_from")
+    if src is None:
+        return s["wall_s"]
+    return s["wall_s"] - s["seconds"]["features"] + st[f"sfm_{src}"]["seconds"]["features"]
+
+
+def rows_of(res: dict, variants) -> list[tuple[str, float | None, float | None, str]]:
+    """(stage, seconds or None, peak MB or None, note) rows of one size."""
     st, out = res["stages"], []
-    d = st["detect"]
-    out.append(("frames (ffmpeg CPU decode)", st["frames"]["wall_s"], st["frames"]["peak_rss_mb"], ""))
-    out.append((f"detect, all {d['queries']} queries in one pass", d["wall_s"], d["peak_rss_mb"],
-                f"{d['frames_read'] / d['wall_s']:.1f} frames/s"))
-    out.append(("detect per query", d["wall_s"] / max(d["queries"], 1), None, ""))
-    for mapper in mappers:
-        s = st[f"sfm_{mapper}"]
-        out.append((f"SfM features ({mapper} run)", s["seconds"]["features"], None, ""))
-        out.append((f"SfM matching ({mapper} run)", s["seconds"]["matching"], None, ""))
-        out.append((f"SfM mapping, {mapper}", s["seconds"]["mapping"], s["peak_rss_mb"],
-                    f"{s['registered']} images in {s['models']} model(s)"))
-        out.append((f"registration ({mapper})", st[f"register_{mapper}"]["wall_s"],
-                    st[f"register_{mapper}"]["peak_rss_mb"], ""))
-    out.append(("PnP", st["pnp"]["wall_s"], st["pnp"]["peak_rss_mb"], ""))
-    for mapper in mappers:
-        out.append((f"merge ({mapper})", st[f"merge_{mapper}"]["wall_s"], st[f"merge_{mapper}"]["peak_rss_mb"], ""))
-        out.append((f"predict ({mapper})", st[f"predict_{mapper}"]["wall_s"],
-                    st[f"predict_{mapper}"]["peak_rss_mb"], ""))
-    for mapper in mappers:
-        pose = (st[f"sfm_{mapper}"]["wall_s"] + st[f"register_{mapper}"]["wall_s"] + st["pnp"]["wall_s"]
-                + st[f"merge_{mapper}"]["wall_s"])
-        q = res["quality"][mapper]
+    out.append(("frames (ffmpeg CPU decode)", _get(st, "frames"), _get(st, "frames", "peak_rss_mb"), ""))
+    d = st.get("detect") if _get(st, "detect") is not None else None
+    out.append((f"detect, all {d['queries'] if d else '?'} queries in one pass", d and d["wall_s"],
+                d and d["peak_rss_mb"], f"{d['frames_read'] / d['wall_s']:.2f} frames/s" if d else ""))
+    out.append(("detect per query", d and d["wall_s"] / max(d["queries"], 1), None, ""))
+    for v in variants:
+        s = st.get(f"sfm_{v}") if _get(st, f"sfm_{v}") is not None else None
+        sec = s["seconds"] if s else {}
+        src = s and s.get("features_from")
+        out.append((f"SfM features ({v})", st[f"sfm_{src}"]["seconds"]["features"] if src else sec.get("features"),
+                    None, f"as {src} (its database reused)" if src else ""))
+        out.append((f"SfM matching ({v})", sec.get("matching"), None,
+                    f"{s['pairs_matched']} pairs ({s['loop_pairs']} loop), {s['pairs_verified']} verified"
+                    if s and "pairs_matched" in s else ""))
+        out.append((f"SfM mapping ({v})", sec.get("mapping"), s and s["peak_rss_mb"],
+                    f"{s['registered']} images in {s['models']} model(s)" if s else ""))
+        out.append((f"registration ({v})", _get(st, f"register_{v}"),
+                    _get(st, f"register_{v}", "peak_rss_mb"), ""))
+    for key in [k for k in st if k == "pnp" or (k.startswith("pnp_") and not k.startswith("pnp_of_"))]:
+        p = st[key] if _get(st, key) is not None else None
+        users = [v for v in variants if st.get(f"pnp_of_{v}") == key]
+        out.append((f"PnP ({', '.join(users) or key})", p and p["wall_s"], p and p["peak_rss_mb"],
+                    f"{p['run']} frames run, {p['posed']} posed" if p and "run" in p else ""))
+    for v in variants:
+        out.append((f"merge ({v})", _get(st, f"merge_{v}"), _get(st, f"merge_{v}", "peak_rss_mb"), ""))
+        out.append((f"predict ({v})", _get(st, f"predict_{v}"), _get(st, f"predict_{v}", "peak_rss_mb"), ""))
+    for v in variants:
+        pk = st.get(f"pnp_of_{v}", "pnp")
+        parts = [_sfm_wall(st, v), *(_get(st, k) for k in (f"register_{v}", pk, f"merge_{v}"))]
+        mbs = [_get(st, k, "peak_rss_mb") for k in (f"sfm_{v}", f"register_{v}", pk, f"merge_{v}")]
+        q = res.get("quality", {}).get(v)
         note = (f"posed {q['posed_pct']:.1f} %, rot {_f(q['rot_med_deg'], '.2f')}°, "
-                f"centre {_f(q['centre_med_cm'], '.1f')} cm")
-        out.append((f"**pose total, {mapper}** (SfM + registration + PnP + merge)", pose, None, note))
+                f"centre {_f(q['centre_med_cm'], '.1f')} cm" if q else "")
+        out.append((f"**pose total, {v}** (SfM + registration + PnP + merge)",
+                    None if None in parts else sum(parts),
+                    None if None in mbs else max(mbs), note))
+        sfm_parts = parts[:2]
+        out.append((f"pose without PnP, {v} (SfM + registration)",
+                    None if None in sfm_parts else sum(sfm_parts), None, ""))
     return out
 
 
@@ -270,22 +431,23 @@ def _f(v, spec):
     return "—" if v is None else format(v, spec)
 
 
-def table(results: list[dict], mappers) -> str:
+def table(results: list[dict], variants) -> str:
+    results = [r for r in results if "n_frames" in r]
     sizes = [r["n_frames"] for r in results]
     head = "| stage | " + " | ".join(f"{n} frames: s | ms/frame | peak MB" for n in sizes)
-    if len(sizes) > 1:
-        head += f" | per-frame growth {sizes[0]}→{sizes[-1]}"
+    growth = list(zip(sizes, sizes[1:]))
+    head += "".join(f" | per-frame growth {a}→{b}" for a, b in growth)
     lines = [head + " | notes |", "|" + " --- |" * (head.count("|") + 1)]
-    per = [rows_of(r, mappers) for r in results]
+    per = [rows_of(r, variants) for r in results]
     for i, (stage, *_rest) in enumerate(per[0]):
         cells = []
         for rows, n in zip(per, sizes):
             _, s, mb, _ = rows[i]
-            cells.append(f"{s:.1f} | {1000 * s / n:.0f} | {_f(mb, '.0f')}")
+            cells.append(f"{_f(s, '.1f')} | {_f(s and 1000 * s / n, '.0f')} | {_f(mb, '.0f')}")
         line = f"| {stage} | " + " | ".join(cells)
-        if len(sizes) > 1:
-            a, b = per[0][i][1] / sizes[0], per[-1][i][1] / sizes[-1]
-            line += f" | {b / a:.2f}×" if a > 0 else " | —"
+        for (a, b), ra, rb in zip(growth, per, per[1:]):
+            sa, sb = ra[i][1], rb[i][1]
+            line += f" | {(sb / b) / (sa / a):.2f}×" if sa and sb else " | —"
         notes = "; ".join(f"{n}: {rows[i][3]}" for rows, n in zip(per, sizes) if rows[i][3])
         lines.append(line + f" | {notes} |")
     return "\n".join(lines)
@@ -303,24 +465,51 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mappers", nargs="+", default=["incremental", "global"],
-                    choices=["incremental", "global"])
+                    choices=["incremental", "global"], help="shorthand for --variant MAPPER:sfm_mapper=MAPPER")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL[:key=value,...]",
+                    help="a pose configuration over the defaults, e.g. before:sfm_loop_pairs=exhaustive "
+                         "(repeatable; replaces --mappers)")
+    ap.add_argument("--skip", nargs="+", default=[], choices=["sfm", "detect", "pnp", "predict"],
+                    help="stages not to run (their rows show —)")
+    ap.add_argument("--stage-timeout", type=float, help="seconds per stage; a stage past it is recorded as such")
     ap.add_argument("--work", help="scratch folder (default: a temp dir); a size already generated is reused")
     ap.add_argument("--json", help="write the raw figures here")
+    ap.add_argument("--direct", action="store_true",
+                    help="render the clip frames straight to JPEG at 5 fps (benchmarks/pose_minisynth.py: "
+                         "its small scan, no video, no queries): the pose stages only, at a fraction "
+                         "of the synth's rendering time")
+    ap.add_argument("--synth-only", action="store_true",
+                    help="only render the scenes into --work (a later run reuses them)")
+    ap.add_argument("--from-json", nargs="+", metavar="FILE",
+                    help="print the table of earlier --json files (sizes side by side) and exit")
     args = ap.parse_args(argv)
+    if args.from_json:
+        results = sorted((r for f in args.from_json for r in json.loads(Path(f).read_text())),
+                         key=lambda r: r.get("n_frames", r["n_target"]))
+        variants = list(dict.fromkeys(v for r in results for v in r.get("variants", [])))
+        print(table(results, variants))
+        return 0
+    args.variants = ([parse_variant(v) for v in args.variant] if args.variant
+                     else [(m, {"sfm_mapper": m}) for m in args.mappers])
     sizes = sorted(set(args.sizes + ([2400] if args.large else [])))
     work = Path(args.work or tempfile.mkdtemp(prefix="vq3d-scaling."))
     results = []
     t0 = time.perf_counter()
-    for n in sizes:
-        results.append(measure(n, args, work))
+    def save(res):
         if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=1))
+            Path(args.json).write_text(json.dumps([*results, res] if res is not None else results, indent=1))
+
+    for n in sizes:
+        results.append(measure(n, args, work, save))
+        save(None)
+    if args.synth_only:
+        return 0
     cam = results[0]["stages"].get("synth", {}).get("camera", "?")
     print(f"\n{args.width}×{args.height}, camera: "
           f"{'real ' + REAL_SCAN + ' fisheye' if cam == 'real' else 'the synth camera' if cam == 'synth' else cam}"
           f", {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f} at the end, "
           f"{time.perf_counter() - t0:.0f} s in all\n")
-    print(table(results, args.mappers))
+    print(table(results, [v for v, _ in args.variants]))
     return 0
 
 

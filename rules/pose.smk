@@ -61,6 +61,8 @@ rule pose_pnp:
         unpack(clip_scan_refs),
         frames_dir=rules.frames.output.out_dir,
         intrinsics=FILES["intrinsics"],
+        # Read with pose.pnp_check_stride > 1 (PnP only where SfM needs frames or checks).
+        sfm_dir=rules.pose_sfm.output.out_dir,
     output:
         out=str(RESULTS / "pose" / "{clip}" / "pnp.json"),
     params:

@@ -26,6 +26,8 @@ POSE = {
     "min_sfm_images": {"pose_sfm"}, "seed": {"pose_sfm"}, "threads": {"pose_sfm"},
     "sift_first_octave": {"pose_sfm"}, "sfm_overlap": {"pose_sfm"},
     "sfm_quadratic_overlap": {"pose_sfm"}, "sfm_keyframe_stride": {"pose_sfm"},
+    "sfm_loop_pairs": {"pose_sfm"}, "sfm_loop_candidates": {"pose_sfm"},
+    "sfm_ba_global_ratio": {"pose_sfm"},
     "sfm_mapper": {"pose_sfm"},
     # SIFT of the clip frames (SfM, PnP) and of the scan renders (registration).
     "sift_max_side": {"pose_sfm", "pose_register", "pose_pnp"},
@@ -36,7 +38,7 @@ POSE = {
     "register_max_error_m": {"pose_register", "pose_merge"},
     "pnp_max_error_px": {"pose_register", "pose_pnp"},
     "pnp": {"pose_pnp"}, "pnp_refs": {"pose_pnp"}, "pnp_ratio": {"pose_pnp"},
-    "pnp_min_inliers": {"pose_pnp"},
+    "pnp_min_inliers": {"pose_pnp"}, "pnp_check_stride": {"pose_pnp"},
     "refine_with_pnp": {"pose_merge"}, "sim3_min_pnp_frames": {"pose_merge"},
     "max_disagreement_m": {"pose_merge"}, "interpolate_max_gap": {"pose_merge"},
 }

@@ -4,8 +4,15 @@ Each reference view (an image with its cam_from_world, intrinsics and z-depth, f
 interface `vq3d.scan`: a synthetic scan's own, or rendered from a Matterport mesh by scan_refs)
 gives SIFT keypoints lifted to 3D scan points. A clip frame votes for its nearest reference views
 (descriptor nearest neighbours), is matched (ratio test) to the best `pnp_refs` of them, and is
-posed by LO-RANSAC absolute pose + refinement with the clip's RADIAL_FISHEYE camera. Runs on every
-frame: the poses fill SfM's gaps and give merge its SfM/PnP disagreement check."""
+posed by LO-RANSAC absolute pose + refinement with the clip's RADIAL_FISHEYE camera. The poses fill
+SfM's gaps and give merge its Sim(3) refinement and SfM/PnP disagreement check.
+
+Which frames (`pnp_check_stride`, with the clip's SfM output `sfm_dir`): every frame with stride 1
+(the older behaviour, no SfM input needed); with stride k > 1, PnP runs where it adds frames or
+checks: on every frame SfM did not register in a sub-model of at least SKIP_MODEL_MIN_IMAGES
+images, and on every k-th frame of those it did (for merge's Sim(3) refinement and disagreement
+check). PnP costs ~1 s per 1440×1080 frame on 2 cores, the largest pose cost of a long clip
+(docs/benchmarks.md, scaling)."""
 
 from __future__ import annotations
 
@@ -24,6 +31,10 @@ from ..progress import Progress
 from ..scan import RefView, open_scan
 
 log = logging.getLogger(__name__)
+
+# A sub-model this large has, at stride k ≤ 5, ≥ 10 check frames for merge's Sim(3) (it needs
+# sim3_min_pnp_frames, 5 by default); frames of smaller ones always get PnP.
+SKIP_MODEL_MIN_IMAGES = 50
 
 
 def sift(conf: dict):
@@ -107,8 +118,27 @@ def localize(xy, desc, index: RefIndex, camera: pycolmap.Camera, conf: dict) -> 
             "matches": matches, "refs": used}
 
 
-def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scan_refs=None, threads: int = -1):
-    """`threads`: the job's (the rule's `threads`; -1: OpenCV's default, every CPU)."""
+def frames_to_run(names: list[str], sfm_dir, stride: int) -> tuple[list[int], dict[int, str]]:
+    """(frame indices PnP runs on, {skipped frame: reason}) for `pnp_check_stride` = stride."""
+    if stride <= 1 or sfm_dir is None:
+        return list(range(len(names))), {}
+    from .merge import load_models
+
+    covered: dict[int, int] = {}
+    for k, frames in load_models(Path(sfm_dir), names).items():
+        if len(frames) >= SKIP_MODEL_MIN_IMAGES:
+            for i in frames:
+                covered.setdefault(i, k)
+    run = [i for i in range(len(names)) if i not in covered or i % stride == 0]
+    skipped = {i: f"not run: registered by SfM sub-model {k} (pose.pnp_check_stride {stride})"
+               for i, k in covered.items() if i % stride}
+    return run, skipped
+
+
+def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, sfm_dir=None, scan_refs=None,
+         threads: int = -1):
+    """`threads`: the job's (the rule's `threads`; -1: OpenCV's default, every CPU). `sfm_dir`:
+    the clip's pose_sfm output, read when pose.pnp_check_stride > 1."""
     if threads > 0:
         cv2.setNumThreads(threads)  # SIFT and FLANN; the pose estimation itself is one thread
     names = colmap_io.list_frames(frames_dir)
@@ -126,9 +156,14 @@ def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scan_refs=None, 
     index = RefIndex(scan.reference_views(), detector, max_side, scan.reference_views_path())
     log.info("%d reference views, %d lifted keypoints (%.1f s)", len(index.names),
              len(index.all_desc), time.perf_counter() - t0)
-    posed, failed = [], []
-    progress = Progress(log, "PnP:", len(names), unit="frames")
-    for i, name in enumerate(names):
+    run, skipped = frames_to_run(names, sfm_dir, int(conf["pnp_check_stride"]))
+    if skipped:
+        log.info("PnP on %d of %d frames: %d registered by SfM are skipped (pnp_check_stride %d)",
+                 len(run), len(names), len(skipped), int(conf["pnp_check_stride"]))
+    posed, failed = [], [{"frame": i, "reason": r} for i, r in sorted(skipped.items())]
+    progress = Progress(log, "PnP:", len(run), unit="frames")
+    for i in run:
+        name = names[i]
         gray = cv2.imread(str(Path(frames_dir) / name), cv2.IMREAD_GRAYSCALE)
         if gray is None:
             failed.append({"frame": i, "reason": "unreadable image"})
@@ -141,5 +176,6 @@ def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, scan_refs=None, 
             posed.append({"frame": i, "cam_from_world": res["cam_from_world"].matrix().tolist(),
                           "inliers": res["inliers"], "matches": res["matches"], "refs": res["refs"]})
         progress.update(extra=f"{len(posed)} posed")
-    log.info("PnP: %d/%d frames posed in %.1f s", len(posed), len(names), time.perf_counter() - t0)
+    log.info("PnP: %d/%d frames posed (%d run) in %.1f s", len(posed), len(names), len(run),
+             time.perf_counter() - t0)
     write_pnp(out, len(names), posed, failed)

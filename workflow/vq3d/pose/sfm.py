@@ -7,13 +7,18 @@ Output folder (`out_dir`):
                       "seconds": {...}}
 
 Matching: sequential (each frame with the next `sfm_overlap`, quadratic overlap) plus loop
-closure among keyframes (every `sfm_keyframe_stride`-th frame matched exhaustively to the other
-keyframes), because egocentric clips revisit places and pure sequential matching drifts. No vocab
-tree is needed. Intrinsics stay fixed: they are the scan's calibrated RADIAL_FISHEYE.
+closure among keyframes (every `sfm_keyframe_stride`-th frame), because egocentric clips revisit
+places and pure sequential matching drifts. Loop pairs (`sfm_loop_pairs`): `retrieval` (default)
+pairs each keyframe with its `sfm_loop_candidates` most similar keyframes by a VLAD descriptor built
+from the clip's own SIFT (vq3d.pose.retrieval), linear in the frames; `exhaustive` matches every
+keyframe with every other (quadratic, kept for comparison). Intrinsics stay fixed: they are the
+scan's calibrated RADIAL_FISHEYE.
 
 Speed knobs (pose config): `sift_first_octave` (0: SIFT on the ≤ `sift_max_side` image itself,
-not COLMAP's 2× upsampled one), `sfm_overlap` / `sfm_quadratic_overlap` / `sfm_keyframe_stride`
-(matching pairs), `sfm_mapper` (`incremental` or `global`, measured in docs/benchmarks.md)."""
+not COLMAP's 2× upsampled one), `sfm_overlap` / `sfm_quadratic_overlap` / `sfm_keyframe_stride` /
+`sfm_loop_pairs` / `sfm_loop_candidates` (matching pairs), `sfm_mapper` (`incremental` or
+`global`), `sfm_ba_global_ratio` (incremental mapping: grow the model by this factor between
+global bundle adjustments), all measured in docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ import pycolmap
 
 from ..atomic import atomic_dir
 from ..formats.pose_internal import write_sfm_info
-from . import colmap_io
+from . import colmap_io, retrieval
 from ..progress import Progress
 
 log = logging.getLogger(__name__)
@@ -33,11 +38,19 @@ log = logging.getLogger(__name__)
 MAPPERS = ("incremental", "global")
 
 
-def keyframe_pairs(names: list[str], stride: int, overlap: int) -> list[tuple[str, str]]:
-    """Loop-closure pairs: keyframes against each other, skipping pairs sequential matching
-    already covers (index distance ≤ overlap)."""
-    keys = list(range(0, len(names), max(1, stride)))
-    return [(names[a], names[b]) for i, a in enumerate(keys) for b in keys[i + 1:] if b - a > overlap]
+LOOP_PAIRS = ("retrieval", "exhaustive")
+
+
+def loop_pairs(database: Path, names: list[str], conf: dict) -> list[tuple[str, str]]:
+    """Loop-closure pairs among the keyframes (pairs sequential matching covers are skipped)."""
+    stride, overlap = int(conf["sfm_keyframe_stride"]), int(conf["sfm_overlap"])
+    kind = conf["sfm_loop_pairs"]
+    if kind == "retrieval":
+        return retrieval.loop_pairs(database, names, stride, overlap,
+                                    int(conf["sfm_loop_candidates"]), int(conf["seed"]))
+    if kind == "exhaustive":
+        return retrieval.exhaustive_pairs(names, stride, overlap)
+    raise ValueError(f"pose.sfm_loop_pairs must be one of {LOOP_PAIRS}, got {kind!r}")
 
 
 def mapper_options(conf: dict) -> pycolmap.IncrementalPipelineOptions:
@@ -52,6 +65,11 @@ def mapper_options(conf: dict) -> pycolmap.IncrementalPipelineOptions:
     # Short clips: fewer init trials; random seed fixed for reproducible sub-models.
     opts.random_seed = int(conf["seed"])
     opts.num_threads = int(conf["threads"])
+    # Global BA whenever the model has grown by this factor (COLMAP: 1.1): fewer full
+    # adjustments of a long clip; local BA after every image keeps the new ones accurate.
+    ratio = float(conf["sfm_ba_global_ratio"])
+    opts.ba_global_frames_ratio = ratio
+    opts.ba_global_points_ratio = ratio
     return opts
 
 
@@ -97,7 +115,7 @@ def match(database: Path, names: list[str], work: Path, conf: dict) -> int:
     matching.num_threads = int(conf["threads"])
     pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
                               device=colmap_io.device())
-    loops = keyframe_pairs(names, int(conf["sfm_keyframe_stride"]), overlap)
+    loops = loop_pairs(database, names, conf)
     colmap_io.match_pairs(database, loops, work, int(conf["threads"]))
     return len(loops)
 
