@@ -92,3 +92,11 @@ def test_multithreaded_stages_take_the_rules_threads(rule):
 
     sig = inspect.signature(getattr(importlib.import_module(module), func)).parameters
     assert "threads" in sig and rule in resources.THREADS
+
+
+def test_pnp_check_stride_shrinks_the_pnp_request():
+    config = defaults()
+    every = resources.predicted_seconds("pose_pnp", MEDIAN, config)
+    config["pose"]["pnp_check_stride"] = 5
+    checks = resources.predicted_seconds("pose_pnp", MEDIAN, config)
+    assert 0.3 * every < checks < 0.6 * every  # 1/5 plus the frames SfM may leave

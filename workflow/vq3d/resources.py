@@ -7,7 +7,9 @@ The per-frame costs are measured on this project's 2-core machine with CPU SIFT,
 (docs/benchmarks.md, issue #17): pose stages 0.33 s/frame at 120 frames and 1.30 s/frame at 960
 frames, incremental mapping ≈ 17 of those 21 min, PnP linear (135 s at 960 frames), SfM 50–90 s
 and PnP 17–31 s at 120 frames, detection 21–26 frames/s per query, frame extraction ≈ 0.01 s per
-1080p frame. The SfM fit `a·n + b·n²` passes through the 120- and 960-frame figures. Work on the
+1080p frame. The SfM fit `a·n + b·n²` passes through the 120- and 960-frame figures; with
+#17.2's linear loop pairs it still holds, since incremental mapping stays superlinear (600 →
+2,400 frames at 640×480: 206 s → over 53 min, docs/benchmarks.md "scaling: after"). Work on the
 frames' pixels scales with the pixels a stage really processes (SIFT images are capped at
 pose.sift_max_side, detection at detect.features.max_side): that scaling is pixel-proportional by
 assumption, not measured. Requests are the prediction times SAFETY (shared nodes, slower CPUs)
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 REF_PIXELS = 640 * 480
 SAFETY = 2.0
 MIN_MINUTES = 10
+PNP_UNREGISTERED = 0.25  # share of frames SfM may leave to PnP, for pnp_check_stride > 1
 # Rules whose Slurm job holds a GPU (group clip_gpu in the rules).
 GPU_RULES = ("frames", "detect", "pose_sfm", "report_detections")
 
@@ -57,7 +60,12 @@ def predicted_seconds(rule: str, size: ClipSize, config: dict) -> float:
     if rule == "pose_register":
         return 15 + 0.02 * n
     if rule == "pose_pnp":
-        return 10 + 0.2 * n * sift
+        # pnp_check_stride k > 1: every k-th frame plus what SfM missed (unknown at DAG time:
+        # PNP_UNREGISTERED, generous). Measured: 120 of 600 frames run in 0.22x the time
+        # (docs/benchmarks.md, scaling after #17.2).
+        k = int(config["pose"]["pnp_check_stride"])
+        share = 1.0 if k <= 1 else min(1.0, 1.0 / k + PNP_UNREGISTERED)
+        return 10 + 0.2 * n * sift * share
     if rule in ("pose_merge", "pose_import"):
         return 2 + 0.005 * n
     if rule == "predict":
