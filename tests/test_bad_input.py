@@ -723,6 +723,19 @@ def test_bad_synth_option_is_one_line(capsys, tmp_path):
                            command="synth")
 
 
+def test_synth_cli_takes_the_preset_and_its_scale(capsys, tmp_path, monkeypatch):
+    """Every synth key of the schema has its CLI option (the hard tier's too), mapped to its key."""
+    import vq3d.synth.generate as gen
+
+    seen = {}
+    monkeypatch.setattr(gen, "generate", lambda out, conf, workers=None: seen.update(conf))
+    assert run_cli(capsys, "synth", "--out", tmp_path / "ds", "--preset", "hard", "--hard-scale", "ci",
+                   "--seed", "4")[0] == 0
+    assert seen == {"preset": "hard", "scale": "ci", "seed": 4}
+    rc, err = run_cli(capsys, "synth", "--out", tmp_path / "r", "--layout", "ego4d", "--preset", "hard")
+    assert_one_clear_error(rc, err, "synth --preset", "not an option of --layout ego4d", command="synth")
+
+
 # ---- mistakes that still leak a library error from files this suite's author could not edit ----
 
 _VC = queries_doc()["videos"][0]["clips"][0]["annotations"][0]["query_sets"]["1"]["visual_crop"]

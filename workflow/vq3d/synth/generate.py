@@ -383,6 +383,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=int, help="--layout synth only")
     parser.add_argument("--source-fps", type=int, help="--layout synth only (the replica is 30 fps)")
     parser.add_argument("--clip-seconds", type=float)
+    parser.add_argument("--preset", choices=["easy", "hard"], help="--layout synth only (schema: synth.preset)")
+    parser.add_argument("--hard-scale", choices=["full", "ci"],
+                        help="--preset hard only (schema: synth.scale; --scale is the replica's)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: one per scene, ≤ CPUs)")
     replica.add_arguments(parser)
 
@@ -391,13 +394,14 @@ def run(args: argparse.Namespace) -> None:
     if args.layout == "ego4d":
         from . import replica
 
-        for name in ("width", "height", "source_fps"):
+        for name in ("width", "height", "source_fps", "preset", "hard_scale"):
             if getattr(args, name) is not None:
                 raise InputError(f"synth --{name.replace('_', '-')}", "not an option of --layout ego4d "
                                  "(its videos are 30 fps at Ego4D's resolutions divided by --scale)")
         conf = {k: getattr(args, k) for k in replica.options() if getattr(args, k, None) is not None}
         replica.write_replica(args.out, conf, workers=args.workers)
         return
-    conf = {k: getattr(args, k) for k in _conf({}) if getattr(args, k) is not None}
+    options = {**vars(args), "scale": args.hard_scale}  # --scale is also the replica's option
+    conf = {k: options[k] for k in _conf({}) if options.get(k) is not None}
     generate(args.out, conf, workers=args.workers)
 
