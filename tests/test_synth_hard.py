@@ -176,3 +176,15 @@ def test_easy_slice_is_unchanged_and_hard_slice_names_its_keys():
                           "source_fps", "clip_seconds"]
     h = config_slice(load_config(overrides={"synth": {"preset": "hard", "scale": "ci"}}), "synth")
     assert h["preset"] == "hard" and h["scale"] == "ci" and "width" not in h
+
+
+def test_a_broken_statistics_table_names_its_field(tmp_path):
+    import json
+
+    from vq3d.errors import InputError
+    from vq3d.formats.hard_stats import read_hard_stats
+
+    bad = tmp_path / "t.json"
+    bad.write_text(json.dumps({"levels": [0, 0.5, 1], "quantiles": {"track_len": [1, 2]}, "cameras": []}))
+    with pytest.raises(InputError, match=r"quantiles.track_len: 3 values expected"):
+        read_hard_stats(bad)

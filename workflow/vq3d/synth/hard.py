@@ -29,7 +29,6 @@ track-to-query gap is at least the anchors' 5th percentile in frames (9).
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,6 +36,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ..formats.hard_stats import read_hard_stats
 from . import textures as tx
 from .camera import Fisheye, cam_from_world, look_rotation, yaw_pitch_forward
 from .scene import Scene, SceneObject, _object_faces, _tex, furniture_piece
@@ -54,7 +54,7 @@ EYE = 1.6
 
 @lru_cache(maxsize=1)
 def stats() -> dict:
-    return json.loads((Path(__file__).with_name("hard_stats.json")).read_text())
+    return read_hard_stats(Path(__file__).with_name("hard_stats.json"))
 
 
 def draw(rng: np.random.Generator, name: str) -> float:
