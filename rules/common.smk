@@ -138,6 +138,15 @@ def final_targets():
     return targets + REPORT_PLOTS  # defined in report.smk, read when `all` is built
 
 
+def pnp_sfm_input(wildcards):
+    """pose_pnp reads the clip's SfM output only with pose.pnp_check_stride > 1 (PnP only where SfM
+    needs frames, plus checks); with the default 1 it runs beside SfM and does not rerun with it."""
+    if config["pose"]["pnp_check_stride"] > 1:
+        # rules.pose_sfm: looked up when the DAG is built, after rules/pose.smk defined it
+        return {"sfm_dir": rules.pose_sfm.output.out_dir.format(clip=wildcards.clip)}
+    return {}
+
+
 def synth_scans(wildcards):
     """For the demo, posing waits for the generated scans; real scans are read where they lie
     (a param, checked at run time with a clear error), so a dry-run needs no scan on disk."""

@@ -59,10 +59,9 @@ rule pose_pnp:
     input:
         unpack(synth_scans),
         unpack(clip_scan_refs),
+        unpack(pnp_sfm_input),
         frames_dir=rules.frames.output.out_dir,
         intrinsics=FILES["intrinsics"],
-        # Read with pose.pnp_check_stride > 1 (PnP only where SfM needs frames or checks).
-        sfm_dir=rules.pose_sfm.output.out_dir,
     output:
         out=str(RESULTS / "pose" / "{clip}" / "pnp.json"),
     params:

@@ -121,3 +121,17 @@ def test_bad_config_fails_with_the_key_named(repo, tmp_path):
     assert run.returncode != 0
     assert re.search(r"config key 'detect.top_k' in \S*config.yaml.*: got 0, expected a number >= 1",
                      run.stdout + run.stderr)
+
+
+@pytest.mark.parametrize("stride, waits", [(1, False), (5, True)])
+def test_pnp_waits_for_sfm_only_when_it_reads_it(repo, tmp_path, stride, waits):
+    """pose.pnp_check_stride 1 (default): PnP runs beside SfM (in parallel, not rerun with it);
+    k > 1: PnP reads the SfM output, so the DAG has the edge."""
+    config = yaml.safe_load((repo / "config.yaml").read_text()) or {}
+    config.setdefault("pose", {})["pnp_check_stride"] = stride
+    dag = snakemake(repo, tmp_path, "--dag", "--configfile", str(write_config(tmp_path, config)))
+    assert dag.returncode == 0, dag.stderr[-3000:]
+    node = {m[1]: m[2] for m in re.finditer(r'^\s*(\d+)\[label = "(\w+)', dag.stdout, re.M)}
+    edges = {(node[a], node[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dag.stdout, re.M)}
+    assert ("pose_sfm", "pose_merge") in edges
+    assert (("pose_sfm", "pose_pnp") in edges) is waits, sorted(edges)
