@@ -39,7 +39,7 @@ from scipy.ndimage import gaussian_filter1d
 from ..formats.hard_stats import read_hard_stats
 from . import textures as tx
 from .camera import Fisheye, cam_from_world, look_rotation, yaw_pitch_forward
-from .scene import Scene, SceneObject, _object_faces, _tex, furniture_piece
+from .scene import Scene, SceneObject, _object_faces, _tex, furniture_piece, spot_on_a_table
 
 SCALES = {"full": (1.0, 1.0), "ci": (0.25, 1 / 30)}   # (resolution factor, time factor)
 CLIP_FPS = 5
@@ -189,24 +189,15 @@ def build_scene(rng: np.random.Generator, n_queries: int) -> Scene:
     placed: list[tuple[np.ndarray, float]] = []
 
     def place(size, title, kind, colour, print_seed, twin=None, printed=False):
-        for _ in range(200):
-            centre, dep, L, hgt, yaw = tops[int(rng.integers(0, len(tops)))]
-            ax = np.array([np.cos(yaw), np.sin(yaw), 0])
-            ay = np.array([-np.sin(yaw), np.cos(yaw), 0])
-            rad = 0.5 * float(np.hypot(size[0], size[1]))
-            if dep < 2 * rad + 0.05 or L < 2 * rad + 0.05:
-                continue
-            p = centre + ax * rng.uniform(-dep / 2 + rad, dep / 2 - rad) * 0.8 + ay * rng.uniform(-L / 2 + rad, L / 2 - rad)
-            p[2] = hgt + size[2] / 2
-            if all(np.linalg.norm(p[:2] - q[:2]) > rad + r + 0.03 for q, r in placed):
-                placed.append((p, rad))
-                obj = SceneObject(len(sc.objects), title, kind, p, np.asarray(size), float(rng.uniform(-np.pi, np.pi)), twin)
-                faces = (_object_faces(rng, size, title, colour, print_seed) if printed
-                         else _plain_box_faces(rng, size, colour, print_seed))
-                sc.add_box(p, size, obj.yaw, faces, obj=obj.index + 1)
-                sc.objects.append(obj)
-                return obj
-        return None
+        p = spot_on_a_table(rng, tops, size, placed)
+        if p is None:
+            return None
+        obj = SceneObject(len(sc.objects), title, kind, p, np.asarray(size), float(rng.uniform(-np.pi, np.pi)), twin)
+        faces = (_object_faces(rng, size, title, colour, print_seed) if printed
+                 else _plain_box_faces(rng, size, colour, print_seed))
+        sc.add_box(p, size, obj.yaw, faces, obj=obj.index + 1)
+        sc.objects.append(obj)
+        return obj
 
     from .scene import TITLES
 

@@ -108,6 +108,24 @@ def furniture_piece(rng: np.random.Generator, p) -> tuple[str, float, float, flo
     return kind, L, dep, hgt
 
 
+def spot_on_a_table(rng: np.random.Generator, tops, size, placed: list) -> np.ndarray | None:
+    """Centre of a box of `size` standing on one of `tops` ((centre, depth, length, height, yaw,
+    ...) per table) clear of the boxes `placed` so far (appended to); None after 200 tries."""
+    for _ in range(200):
+        centre, dep, L, hgt, yaw = tops[int(rng.integers(0, len(tops)))][:5]
+        ax = np.array([np.cos(yaw), np.sin(yaw), 0])
+        ay = np.array([-np.sin(yaw), np.cos(yaw), 0])
+        rad = 0.5 * float(np.hypot(size[0], size[1]))
+        if dep < 2 * rad + 0.05 or L < 2 * rad + 0.05:
+            continue
+        p = centre + ax * rng.uniform(-dep / 2 + rad, dep / 2 - rad) * 0.8 + ay * rng.uniform(-L / 2 + rad, L / 2 - rad)
+        p[2] = hgt + size[2] / 2
+        if all(np.linalg.norm(p[:2] - q[:2]) > rad + r + 0.03 for q, r in placed):
+            placed.append((p, rad))
+            return p
+    return None
+
+
 def build_scene(rng: np.random.Generator, n_queries: int) -> Scene:
     W, D, H = rng.uniform(5.5, 7.5), rng.uniform(4.5, 6.0), rng.uniform(2.5, 2.8)
     sc = Scene(size=np.array([W, D, H]))
@@ -167,23 +185,14 @@ def build_scene(rng: np.random.Generator, n_queries: int) -> Scene:
     placed: list[tuple[np.ndarray, float]] = []
 
     def place(size, title, kind, palette, marks, twin=None):
-        for _ in range(200):
-            centre, dep, L, hgt, yaw, n = tops[int(rng.integers(0, len(tops)))]
-            ax = np.array([np.cos(yaw), np.sin(yaw), 0])
-            ay = np.array([-np.sin(yaw), np.cos(yaw), 0])
-            rad = 0.5 * float(np.hypot(size[0], size[1]))
-            if dep < 2 * rad + 0.05 or L < 2 * rad + 0.05:
-                continue
-            p = centre + ax * rng.uniform(-dep / 2 + rad, dep / 2 - rad) * 0.8 + ay * rng.uniform(-L / 2 + rad, L / 2 - rad)
-            p[2] = hgt + size[2] / 2
-            if all(np.linalg.norm(p[:2] - q[:2]) > rad + r + 0.03 for q, r in placed):
-                placed.append((p, rad))
-                obj = SceneObject(len(sc.objects), title, kind, p, np.asarray(size), float(rng.uniform(-np.pi, np.pi)), twin)
-                faces = _object_faces(rng, size, title, palette, marks)
-                sc.add_box(p, size, obj.yaw, faces, obj=obj.index + 1, cell_m=None)
-                sc.objects.append(obj)
-                return obj
-        return None
+        p = spot_on_a_table(rng, tops, size, placed)
+        if p is None:
+            return None
+        obj = SceneObject(len(sc.objects), title, kind, p, np.asarray(size), float(rng.uniform(-np.pi, np.pi)), twin)
+        faces = _object_faces(rng, size, title, palette, marks)
+        sc.add_box(p, size, obj.yaw, faces, obj=obj.index + 1, cell_m=None)
+        sc.objects.append(obj)
+        return obj
 
     for q in range(n_queries):
         size = np.array([rng.uniform(0.1, 0.3), rng.uniform(0.1, 0.3), rng.uniform(0.08, 0.3)])
