@@ -39,7 +39,7 @@ from scipy.ndimage import gaussian_filter1d
 from ..formats.hard_stats import read_hard_stats
 from . import textures as tx
 from .camera import Fisheye, cam_from_world, look_rotation, yaw_pitch_forward
-from .scene import Scene, SceneObject, _object_faces, _tex, furniture_piece, spot_on_a_table
+from .scene import Scene, SceneObject, _object_faces, _tex, furnish_walls, spot_on_a_table
 
 SCALES = {"full": (1.0, 1.0), "ci": (0.25, 1 / 30)}   # (resolution factor, time factor)
 CLIP_FPS = 5
@@ -159,33 +159,12 @@ def build_scene(rng: np.random.Generator, n_queries: int) -> Scene:
             pos[2] = rng.uniform(1.0 + h_m / 2, min(H - 0.1 - h_m / 2, 2.0)) if wi in busy else rng.uniform(1.3, 1.9)
             tex = _busy(rng, w_m, h_m) if wi in busy else _tex(rng, w_m, h_m, "poster", px=300)
             sc.add_face(pos, n, z, w_m, h_m, tex, cell_m=None)
-    tops = []
-    for c, n, length, along in walls:
-        cursor = -length / 2 + rng.uniform(0.2, 0.6)
-        while True:
-            kind, L, dep, hgt = furniture_piece(rng, [0.45, 0.3, 0.25])
-            if cursor + L > length / 2 - 0.2:
-                break
-            mid = c + along * (cursor + L / 2) + n * (dep / 2 + 0.01)
-            centre = np.array([mid[0], mid[1], hgt / 2])
-            yaw = float(np.arctan2(n[1], n[0]))
-            front = (_busy(rng, L, hgt, px=250) if kind == "shelf" or rng.random() < 0.4
-                     else _tex(rng, L, hgt, "wood" if rng.random() < 0.5 else "plain", px=250))
-            faces = {"front": front, "back": _tex(rng, L, hgt, "plain", px=60),
-                     "left": _tex(rng, dep, hgt, "plain", px=150), "right": _tex(rng, dep, hgt, "plain", px=150),
-                     "top": _tex(rng, L, dep, "wood", px=250)}
-            sc.add_box(centre, [dep, L, hgt], yaw, faces, cell_m=1.0)
-            sc.furniture.append({"kind": str(kind), "centre": centre.tolist(), "size": [dep, L, hgt], "yaw": yaw})
-            if kind != "shelf":
-                tops.append((centre, dep, L, hgt, yaw))
-            cursor += L + rng.uniform(0.1, 0.9)
-    if not tops:
-        c, n, length, along = walls[0]
-        centre = c + n * 0.35
-        centre[2] = 0.375
-        sc.add_box(centre, [0.7, 1.2, 0.75], np.pi / 2, {k: _tex(rng, 1.2, 0.75, "wood") for k in
-                   ("front", "back", "left", "right", "top")}, cell_m=1.0)
-        tops.append((centre, 0.7, 1.2, 0.75, np.pi / 2))
+    tops = furnish_walls(sc, rng, walls, [0.45, 0.3, 0.25], lambda kind, L, dep, hgt: {
+        "front": (_busy(rng, L, hgt, px=250) if kind == "shelf" or rng.random() < 0.4
+                  else _tex(rng, L, hgt, "wood" if rng.random() < 0.5 else "plain", px=250)),
+        "back": _tex(rng, L, hgt, "plain", px=60),
+        "left": _tex(rng, dep, hgt, "plain", px=150), "right": _tex(rng, dep, hgt, "plain", px=150),
+        "top": _tex(rng, L, dep, "wood", px=250)})
     placed: list[tuple[np.ndarray, float]] = []
 
     def place(size, title, kind, colour, print_seed, twin=None, printed=False):

@@ -108,11 +108,40 @@ def furniture_piece(rng: np.random.Generator, p) -> tuple[str, float, float, flo
     return kind, L, dep, hgt
 
 
+def furnish_walls(sc: Scene, rng: np.random.Generator, walls, kind_probs, faces) -> list:
+    """Furniture along the walls (tables/cabinets carry the objects, shelves are tall), each
+    piece's faces from `faces(kind, L, dep, hgt)`; returns the tops (centre, depth, length,
+    height, yaw), with one table added when no piece has a top (a surface for the objects)."""
+    tops = []
+    for c, n, length, along in walls:
+        cursor = -length / 2 + rng.uniform(0.2, 0.6)
+        while True:
+            kind, L, dep, hgt = furniture_piece(rng, kind_probs)
+            if cursor + L > length / 2 - 0.2:
+                break
+            mid = c + along * (cursor + L / 2) + n * (dep / 2 + 0.01)
+            centre = np.array([mid[0], mid[1], hgt / 2])
+            yaw = float(np.arctan2(n[1], n[0]))  # local +x = front, facing into the room
+            sc.add_box(centre, [dep, L, hgt], yaw, faces(kind, L, dep, hgt), cell_m=1.0)
+            sc.furniture.append({"kind": str(kind), "centre": centre.tolist(), "size": [dep, L, hgt], "yaw": yaw})
+            if kind != "shelf":
+                tops.append((centre, dep, L, hgt, yaw))
+            cursor += L + rng.uniform(0.1, 0.9)
+    if not tops:
+        c, n, length, along = walls[0]
+        centre = c + n * 0.35
+        centre[2] = 0.375
+        sc.add_box(centre, [0.7, 1.2, 0.75], np.pi / 2, {k: _tex(rng, 1.2, 0.75, "wood") for k in
+                   ("front", "back", "left", "right", "top")}, cell_m=1.0)
+        tops.append((centre, 0.7, 1.2, 0.75, np.pi / 2))
+    return tops
+
+
 def spot_on_a_table(rng: np.random.Generator, tops, size, placed: list) -> np.ndarray | None:
-    """Centre of a box of `size` standing on one of `tops` ((centre, depth, length, height, yaw,
-    ...) per table) clear of the boxes `placed` so far (appended to); None after 200 tries."""
+    """Centre of a box of `size` standing on one of `tops` ((centre, depth, length, height, yaw)
+    per table) clear of the boxes `placed` so far (appended to); None after 200 tries."""
     for _ in range(200):
-        centre, dep, L, hgt, yaw = tops[int(rng.integers(0, len(tops)))][:5]
+        centre, dep, L, hgt, yaw = tops[int(rng.integers(0, len(tops)))]
         ax = np.array([np.cos(yaw), np.sin(yaw), 0])
         ay = np.array([-np.sin(yaw), np.cos(yaw), 0])
         rad = 0.5 * float(np.hypot(size[0], size[1]))
@@ -154,32 +183,11 @@ def build_scene(rng: np.random.Generator, n_queries: int) -> Scene:
             pos[2] = 1.0
             sc.add_face(pos, n, z, 0.9, 2.0, _tex(rng, 0.9, 2.0, "wood"), cell_m=None)
     # Furniture along the walls: tables/cabinets carry the objects, shelves are tall.
-    tops = []
-    for wi, (c, n, length, along) in enumerate(walls):
-        cursor = -length / 2 + rng.uniform(0.2, 0.6)
-        while True:
-            kind, L, dep, hgt = furniture_piece(rng, [0.45, 0.35, 0.2])
-            if cursor + L > length / 2 - 0.2:
-                break
-            mid = c + along * (cursor + L / 2) + n * (dep / 2 + 0.01)
-            centre = np.array([mid[0], mid[1], hgt / 2])
-            yaw = float(np.arctan2(n[1], n[0]))  # local +x = front, facing into the room
-            front = _tex(rng, L, hgt, "poster" if kind == "shelf" else ("wood" if rng.random() < 0.6 else "paint"), px=250)
-            faces = {"front": front, "back": _tex(rng, L, hgt, "plain", px=60),
-                     "left": _tex(rng, dep, hgt, "wood", px=150), "right": _tex(rng, dep, hgt, "wood", px=150),
-                     "top": _tex(rng, L, dep, "wood", px=250)}
-            sc.add_box(centre, [dep, L, hgt], yaw, faces, cell_m=1.0)
-            sc.furniture.append({"kind": str(kind), "centre": centre.tolist(), "size": [dep, L, hgt], "yaw": yaw})
-            if kind != "shelf":
-                tops.append((centre, dep, L, hgt, yaw, n))
-            cursor += L + rng.uniform(0.1, 0.9)
-    if not tops:  # guarantee a surface for the objects
-        c, n, length, along = walls[0]
-        centre = c + n * 0.35
-        centre[2] = 0.375
-        sc.add_box(centre, [0.7, 1.2, 0.75], np.pi / 2, {k: _tex(rng, 1.2, 0.75, "wood") for k in
-                   ("front", "back", "left", "right", "top")}, cell_m=1.0)
-        tops.append((centre, 0.7, 1.2, 0.75, np.pi / 2, n))
+    tops = furnish_walls(sc, rng, walls, [0.45, 0.35, 0.2], lambda kind, L, dep, hgt: {
+        "front": _tex(rng, L, hgt, "poster" if kind == "shelf" else ("wood" if rng.random() < 0.6 else "paint"), px=250),
+        "back": _tex(rng, L, hgt, "plain", px=60),
+        "left": _tex(rng, dep, hgt, "wood", px=150), "right": _tex(rng, dep, hgt, "wood", px=150),
+        "top": _tex(rng, L, dep, "wood", px=250)})
     # Objects: queries, a distractor for about half of them (same shape, other look), clutter.
     titles = list(rng.permutation(TITLES))
     placed: list[tuple[np.ndarray, float]] = []
