@@ -48,7 +48,8 @@ PREDICT_ALWAYS = ["depth", "aggregation", "min_points", "max_depth_m", "sfm_surf
 MONO = ["mono_checkpoint", "mono_input_size", "mono_output"]
 NMS = ["nms_threshold", "nms_fusion_threshold"]
 FEATURES = ["max_side", "min_side", "max_keypoints", "crop_min_side", "ratio", "min_inliers",
-            "ransac_px", "score_scale", "threads", "colour", "colour_weight"]
+            "ransac_px", "score_scale", "threads", "colour", "colour_weight",
+            "colour_auto_max_keypoints"]
 SIAMRCNN = ["config", "checkpoint", "vq2d_root", "device", "batch_size", "score_thresh",
             "downscale_height"]
 SCAN_REFS = ["gl", "width", "height", "fov_deg", "spacing_m", "heights_m", "yaws", "pitch_deg",

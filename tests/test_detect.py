@@ -489,3 +489,61 @@ def test_features_upsample_low_resolution_video(tmp_path):
                               for f in VISIBLE)
         assert not any(frames[f] for f in frames if f not in gt)
     assert found[640] >= 11 and found[64] <= 7, found
+
+
+# -- the colour cue, per query (features.colour: auto) ----------------------------------------
+def _colour_clip(out: Path, printed: bool):
+    """A 320×240 clip on a grey, SIFT-textured background: a red box (plain, or printed with black
+    text: many SIFT keypoints) moves across frames 2–9; its visual crop is cut at frame 11, after
+    the query frame 10. With `printed`, a plain red box of the same colour (no print) stands in
+    every frame too: colour alone cannot tell it from the object. Returns (gt boxes, crop)."""
+    W, H = 320, 240
+    grey = cv2.cvtColor(fx.texture(np.random.default_rng(5), H, W, blobs=60), cv2.COLOR_BGR2GRAY)
+    background = cv2.cvtColor((grey // 3 + 90).astype(np.uint8), cv2.COLOR_GRAY2BGR)  # low contrast
+    obj = np.full((60, 90, 3), (30, 30, 210), np.uint8)
+    if printed:
+        rng = np.random.default_rng(1)
+        for row in range(4):
+            cv2.putText(obj, "".join(rng.choice(list("AKXRZ0347"), 6)), (4, 14 + 14 * row),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    out.mkdir(parents=True, exist_ok=True)
+    gt, crop = {}, None
+    for f in range(12):
+        frame = background.copy()
+        if printed:
+            frame[160:220, 220:310] = (30, 30, 210)
+        if 2 <= f <= 9:
+            gt[f] = fx.paste(frame, obj, fx.quad_at(70 + 8 * f, 70 + 3 * f, 90 - 2 * f, 60 - 1.3 * f))
+        if f == 11:
+            x1, y1, x2, y2 = fx.paste(frame, obj, fx.quad_at(110, 80, 90, 60))
+            crop = (f, x1, y1, x2 - x1, y2 - y1)
+        cv2.imwrite(str(out / f"color_{f:07d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    fx.write_query_file(out.parent / f"{out.name}.json", CLIP,
+                        [{"query_frame": 10, "crop": crop}], size=(W, H))
+    return gt, crop
+
+
+def _colour_run(out: Path, colour) -> dict:
+    conf = stage_conf("detect", features={"colour": colour}, peaks={"method": "all"})
+    return dict(detect_clip(out, out.parent / f"{out.name}.json", CLIP, conf).queries[0].frames)
+
+
+def test_colour_auto_finds_plain_object(tmp_path):
+    """A plain red box gives SIFT (nearly) no keypoints: colour false finds it in no frame; auto
+    turns the colour cue on for this textureless crop and finds it, as colour true does."""
+    gt, _ = _colour_clip(tmp_path / "plain", printed=False)
+    hits = {}
+    for colour in (False, "auto", True):
+        frames = _colour_run(tmp_path / "plain", colour)
+        hits[colour] = sum(bool(frames[f]) and fx.iou(_xyxy(frames[f][0]), gt[f]) >= 0.5 for f in gt)
+    assert hits[False] == 0 and hits["auto"] >= 6 and hits[True] == hits["auto"], hits
+
+
+def test_colour_auto_leaves_textured_object_to_sift(tmp_path):
+    """A printed red box has plenty of SIFT keypoints: auto gives exactly colour false's boxes,
+    although colour true adds boxes on the plain red look-alike standing in every frame."""
+    gt, _ = _colour_clip(tmp_path / "printed", printed=True)
+    off, auto, on = (_colour_run(tmp_path / "printed", c) for c in (False, "auto", True))
+    assert sum(bool(off[f]) and fx.iou(_xyxy(off[f][0]), gt[f]) >= 0.5 for f in gt) >= 6
+    assert auto == off
+    assert on != off  # the test can tell: the colour cue changes this clip's boxes

@@ -6,7 +6,8 @@ The floors below were measured with the default config on seeds 3 (this test) an
 test does not run): frames posed 77 / 57 of 81 (SfM 52 / 39), 108 / 118 s wall on the shared
 2-core machine under load. Detection is not asserted beyond "a peak or a reason": on both seeds
 the weight-free SIFT detector finds no peak for the plain query objects (crops of 0-7
-keypoints), so Succ and QwP are 0 — the failure docs/benchmarks.md ("hard tier") reports."""
+keypoints), so Succ and QwP are 0 — the failure docs/benchmarks.md ("hard tier") reports. (Measured
+before `detect.features.colour: auto` became the default: it gives such crops the colour cue.)"""
 
 import json
 import subprocess

@@ -14,7 +14,9 @@ the same outline but a different pattern finds no consistent matches.
 
 With `colour` on, a colour cue (vq3d.detect.backends.colour: the crop's ratio histogram
 back-projected) adds boxes where plain, printless objects give SIFT nothing, and strengthens the
-SIFT boxes it agrees with.
+SIFT boxes it agrees with. `colour: auto` turns it on per query, only for visual crops with fewer
+than `colour_auto_max_keypoints` SIFT keypoints: on textured objects colour blobs of the object's
+dominant colour elsewhere would outscore the right SIFT match (docs/benchmarks.md).
 
 Each frame is read and described once for all queries of the clip; frames are processed by a pool
 of threads (OpenCV releases the GIL)."""
@@ -102,10 +104,21 @@ class FeaturesBackend:
             log.warning("%s: visual crop of query %s has only %d keypoints: it will rarely be "
                         "found (textureless or tiny crop)", job.source, job.key, len(pts))
         model = None
-        if self.conf["colour"]:
+        use_colour = self.uses_colour(len(pts))
+        log.info("%s: visual crop of query %s: %d SIFT keypoints, colour cue %s (colour: %s)",
+                 job.source, job.key, len(pts), "on" if use_colour else "off", self.conf["colour"])
+        if use_colour:
             bins, _ = colour_cue.working(store.read(job.crop.frame))
             model = colour_cue.ColourModel(bins, crop_rect(job.crop, bins.shape, job.source))
         return _Crop(pts, _rootsift(desc), corners, model)
+
+    def uses_colour(self, crop_keypoints: int) -> bool:
+        """Whether a query whose visual crop has `crop_keypoints` SIFT keypoints gets the colour
+        cue: always (colour true), never (false), or only textureless crops (auto)."""
+        mode = self.conf["colour"]
+        if mode == "auto":
+            return crop_keypoints < self.conf["colour_auto_max_keypoints"]
+        return bool(mode)
 
     # -- matching and verification ----------------------------------------------------------
     def match(self, crop: _Crop, pts: np.ndarray, desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +216,7 @@ class FeaturesBackend:
         def work(fno: int):
             active = [i for i, j in enumerate(jobs) if fno < j.query_frame]
             img, _ = self._working(store.read(fno, gray=True))  # SIFT on the JPEG's own luma
-            bins = colour_cue.working(store.read(fno))[0] if self.conf["colour"] else None
+            bins = colour_cue.working(store.read(fno))[0] if any(c.colour is not None for c in crops) else None
             boxes = self.frame_boxes(img, [crops[i] for i in active], [jobs[i] for i in active], top_k, bins)
             return fno, dict(zip(active, boxes))
 
