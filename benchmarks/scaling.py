@@ -264,7 +264,10 @@ def measure(n_frames: int, args, work: Path, save=lambda res: None) -> dict:
     st = res["stages"]
     print(f"size {n_frames}:", file=sys.stderr)
     if args.direct:
-        pass
+        clip_dir = root / "clip"
+        if not (clip_dir / "info.json").is_file():  # --synth-only renders it too
+            st["render"] = run_stage("render", {"out": str(clip_dir), "frames": n_frames, "width": args.width,
+                                                "height": args.height, "seed": args.seed}, root)
     elif not (data / "gt" / "clips.json").is_file():
         st["synth"] = run_stage("synth", {"synth": synth, "data": str(data)}, root)
         (root / "synth.json").write_text(json.dumps(st["synth"]))
@@ -282,10 +285,6 @@ def measure(n_frames: int, args, work: Path, save=lambda res: None) -> dict:
         return None if "timeout_s" in st[key] else st[key]
 
     if args.direct:  # frames rendered straight to JPEG: no video, no queries
-        clip_dir = root / "clip"
-        if not (clip_dir / "info.json").is_file():
-            stage("render", "render", {"out": str(clip_dir), "frames": n_frames, "width": args.width,
-                                       "height": args.height, "seed": args.seed})
         info = json.loads((clip_dir / "info.json").read_text())
         clip = "direct"
         common = {"clip": clip, "conf": conf, "pose": conf["pose"],

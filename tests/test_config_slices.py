@@ -28,7 +28,8 @@ POSE = {
     "sfm_quadratic_overlap": {"pose_sfm"}, "sfm_keyframe_stride": {"pose_sfm"},
     "sfm_loop_pairs": {"pose_sfm"}, "sfm_loop_candidates": {"pose_sfm"},
     "sfm_ba_global_ratio": {"pose_sfm"},
-    "sfm_mapper": {"pose_sfm"},
+    "sfm_mapper": {"pose_sfm"}, "sfm_window_frames": {"pose_sfm"},
+    "sfm_window_overlap": {"pose_sfm"}, "sfm_hierarchical_leaf": {"pose_sfm"},
     # SIFT of the clip frames (SfM, PnP) and of the scan renders (registration).
     "sift_max_side": {"pose_sfm", "pose_register", "pose_pnp"},
     "sift_max_features": {"pose_sfm", "pose_register", "pose_pnp"},
@@ -148,7 +149,7 @@ def changed_value(config: dict, key: str, schema: dict):
         candidates = [not current]
     elif isinstance(current, int):
         step = schema.get("multipleOf", 1)
-        candidates = [current + step, current - step]
+        candidates = [current + step, current - step, current + 1000 * step]  # 1000: sizes above a floor
     else:
         candidates = [current * 1.5, current * 0.5, current + 1, current - 1]
     for value in candidates:

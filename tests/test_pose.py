@@ -273,13 +273,13 @@ def test_pose_schema_checks_sfm_speed_keys():
     from vq3d.config import ConfigError, validate_config
     conf = validate_config({})["pose"]
     assert conf["sfm_mapper"] == "incremental" and conf["sift_first_octave"] == 0
-    for bad in ({"sfm_mapper": "hierarchical"}, {"sift_first_octave": -2}, {"sfm_quadratic_overlap": "yes"}):
+    for bad in ({"sfm_mapper": "chunks"}, {"sfm_window_frames": -1}, {"sift_first_octave": -2}, {"sfm_quadratic_overlap": "yes"}):
         with pytest.raises(ConfigError):
             validate_config({"pose": bad})
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mapper", ["global", "incremental"])
+@pytest.mark.parametrize("mapper", ["global", "incremental", "hierarchical"])
 def test_sfm_mappers_recover_trajectory_up_to_similarity(mini_clip, tmp_path, mapper):
     """Each mapper choice (with the fast SIFT first octave) registers the clip in one model whose
     camera centres match the ground truth up to a similarity, with fixed known intrinsics."""
@@ -304,3 +304,73 @@ def test_sfm_mappers_recover_trajectory_up_to_similarity(mini_clip, tmp_path, ma
     with pytest.raises(ValueError, match="sfm_mapper"):
         sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json",
                  out_dir=tmp_path / "bad", scan_uid=info["scan_uid"], conf={**conf, "sfm_mapper": "nope"})
+
+
+# ---- windowed mapping (issue 17.2: mapping cost linear in the clip) --------------------------
+
+def test_sfm_windows_cover_the_clip_with_bounded_overlapping_spans():
+    from vq3d.pose.windows import windows
+    assert windows(30, 0, 5) == [(0, 30)] and windows(30, 30, 5) == [(0, 30)]
+    assert windows(30, 12, 4) == [(0, 12), (8, 20), (16, 30)]  # 2 new frames: joined to the last
+    assert windows(33, 12, 4) == [(0, 12), (8, 20), (16, 33)]
+    assert windows(34, 12, 4) == [(0, 12), (8, 20), (16, 28), (24, 34)]  # 6 new frames: a window
+    for n, size, overlap in [(2400, 300, 30), (601, 300, 30), (4801, 250, 0), (1000, 999, 998)]:
+        spans = windows(n, size, overlap)
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+            assert b0 == a1 - overlap  # consecutive windows share exactly `overlap` frames
+        assert all(b - a <= size + size // 2 for a, b in spans)
+    # Linear: 4x the frames, 4x the windows (give or take the tail).
+    assert abs(len(windows(2400, 300, 30)) - 4 * len(windows(600, 300, 30))) <= 1
+    with pytest.raises(ValueError, match="sfm_window_overlap"):
+        windows(100, 10, 10)
+
+
+@pytest.mark.slow
+def test_windowed_sfm_poses_the_clip_through_per_window_sub_models(mini_clip, tmp_path):
+    """sfm_window_frames splits the clip's mapping into windows: every sub-model holds frames of
+    one window only, and register + PnP + merge still pose the clip against ground truth."""
+    from vq3d.pose import pnp, sfm
+    from vq3d.pose.windows import windows
+    clip, info = mini_clip
+    conf = stage_conf("pose_sfm", sfm_window_frames=12, sfm_window_overlap=4)
+    sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out_dir=tmp_path / "sfm",
+             scan_uid=info["scan_uid"], conf=conf)
+    spans = windows(30, 12, 4)
+    sfm_info = json.loads((tmp_path / "sfm" / "sfm.json").read_text())
+    assert len(sfm_info["models"]) >= len(spans)
+    sizes = []
+    for m in sfm_info["models"]:
+        rec = pycolmap.Reconstruction(tmp_path / "sfm" / m["dir"])
+        frames = sorted(int(rec.image(i).name[6:13]) for i in rec.reg_image_ids())
+        assert any(a <= frames[0] and frames[-1] < b for a, b in spans), frames
+        sizes.append(len(frames))
+    assert sizes == sorted(sizes, reverse=True)  # models/0 is the largest
+    register.main(sfm_dir=tmp_path / "sfm", out=tmp_path / "reg.json", scan_dir=clip / "scan",
+                  conf=stage_conf("pose_register"))
+    pnp.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out=tmp_path / "pnp.json",
+             scan_dir=clip / "scan", scan_uid=info["scan_uid"], conf=stage_conf("pose_pnp"))
+    merge.main(frames_dir=clip / "frames", sfm_dir=tmp_path / "sfm", registration=tmp_path / "reg.json",
+               pnp=tmp_path / "pnp.json", poses=tmp_path / "poses.json", summary=tmp_path / "summary.json",
+               scan_from_model=tmp_path / "scan_from_model.json", clip_uid="clip",
+               conf=stage_conf("pose_merge"))
+    alignments = read_scan_from_model(tmp_path / "scan_from_model.json", "clip")
+    assert sum(a.scan_from_model is not None for a in alignments.values()) >= len(spans)
+    gt = np.load(clip / "gt_cam_from_world.npy")
+    poses = read_poses(tmp_path / "poses.json")["clip"]
+    assert poses.good.mean() >= 0.9
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["posed"]["sfm"] >= 20
+    rot = [geometry.rotation_error_deg(geometry.rigid(poses.cam_from_world[i]), geometry.rigid(gt[i]))
+           for i in np.flatnonzero(poses.good)]
+    cen = [np.linalg.norm(geometry.camera_centre(geometry.rigid(poses.cam_from_world[i]))
+                          - geometry.camera_centre(geometry.rigid(gt[i]))) for i in np.flatnonzero(poses.good)]
+    assert np.median(rot) < 1.0 and np.median(cen) < 0.05
+
+
+def test_config_refuses_sfm_windows_that_do_not_advance():
+    from vq3d.config import ConfigError, validate_config
+    assert validate_config({"pose": {"sfm_window_frames": 300, "sfm_window_overlap": 30}})
+    assert validate_config({"pose": {"sfm_window_frames": 0, "sfm_window_overlap": 30}})  # off
+    with pytest.raises(ConfigError, match="sfm_window_overlap .30. must be smaller than pose.sfm_window_frames .20."):
+        validate_config({"pose": {"sfm_window_frames": 20, "sfm_window_overlap": 30}})

@@ -100,3 +100,21 @@ def test_pnp_check_stride_shrinks_the_pnp_request():
     config["pose"]["pnp_check_stride"] = 5
     checks = resources.predicted_seconds("pose_pnp", MEDIAN, config)
     assert 0.3 * every < checks < 0.6 * every  # 1/5 plus the frames SfM may leave
+
+
+def test_windowed_sfm_request_grows_linearly_with_the_clip():
+    """pose.sfm_window_frames bounds each mapping: the SfM request then grows with the frames, not
+    their square (and a clip shorter than a window is asked exactly what it was before)."""
+    config = defaults()
+    whole = [resources.predicted_seconds("pose_sfm", s, config) for s in (MEDIAN, LONGEST)]
+    config["pose"]["sfm_window_frames"] = 300
+    assert resources.predicted_seconds("pose_sfm", SHORT, config) == \
+        resources.predicted_seconds("pose_sfm", SHORT, defaults())
+    windowed = [resources.predicted_seconds("pose_sfm", s, config) for s in (MEDIAN, LONGEST)]
+    assert windowed[0] < whole[0] / 2 and windowed[1] < whole[1] / 3.5
+    twice = ClipSize(2 * MEDIAN.frames - 1, MEDIAN.width, MEDIAN.height, MEDIAN.queries)
+    doubled = resources.predicted_seconds("pose_sfm", twice, config)
+    assert doubled / windowed[0] == pytest.approx(2, rel=0.05)  # twice the frames, twice the cost
+    config["pose"]["sfm_window_overlap"] = 300
+    with pytest.raises(ValueError, match="sfm_window_overlap"):
+        resources.predicted_seconds("pose_sfm", MEDIAN, config)

@@ -33,6 +33,29 @@ def test_retrieval_pairs_grow_linearly_exhaustive_quadratically():
     assert len(retrieval.exhaustive_pairs(names, 10, 10)) > 28_000 > 10 * large
 
 
+def test_windowed_mapping_matches_exhaustive_loop_pairs_only_inside_windows():
+    """With pose.sfm_window_frames the exhaustive loop pairs are kept inside one window (the only
+    ones a window's mapping uses): linear in the clip, and all of a window's pairs are there."""
+    from vq3d.pose.windows import windows
+    conf = stage_conf("pose_sfm", sfm_loop_pairs="exhaustive", sfm_window_frames=300,
+                      sfm_window_overlap=30)
+    counts = {}
+    for n in (600, 2400):
+        names = [f"f{i}" for i in range(n)]
+        pairs = sfm.loop_pairs(Path("unused.db"), names, conf)
+        spans = windows(n, 300, 30)
+        index = {name: i for i, name in enumerate(names)}
+        assert all(any(a <= index[p] < b and a <= index[q] < b for a, b in spans) for p, q in pairs)
+        inside = {(p, q) for p, q in retrieval.exhaustive_pairs(names, 10, 10)
+                  if any(a <= index[p] < b and a <= index[q] < b for a, b in spans)}
+        assert set(pairs) == inside
+        counts[n] = len(pairs)
+    assert 3.0 * counts[600] < counts[2400] < 5.0 * counts[600]  # linear, not ~16x
+    unwindowed = sfm.loop_pairs(Path("unused.db"), [f"f{i}" for i in range(600)],
+                                {**conf, "sfm_window_frames": 0})
+    assert len(unwindowed) == len(retrieval.exhaustive_pairs([f"f{i}" for i in range(600)], 10, 10))
+
+
 def test_retrieval_pairs_skip_near_frames_and_dedupe():
     keys = list(range(0, 100, 5))
     g = np.ones((len(keys), 4)) / 2.0  # all alike: any far keyframe may be chosen

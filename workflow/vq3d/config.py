@@ -83,7 +83,16 @@ def validate_config(config: dict, source: str = "") -> dict:
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_explain(e, source) for e in errors))
     _check_dataset(config, source)
+    _check_windows(config["pose"], source)
     return config
+
+
+def _check_windows(pose: dict, source: str) -> None:
+    """SfM windows must advance: overlap below the window (vq3d.pose.windows)."""
+    size, overlap = pose["sfm_window_frames"], pose["sfm_window_overlap"]
+    if size > 0 and overlap >= size:
+        raise ConfigError(f"pose.sfm_window_overlap ({overlap}) must be smaller than "
+                          f"pose.sfm_window_frames ({size}){' in ' + source if source else ''}")
 
 
 def _check_dataset(config: dict, source: str) -> None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .pose.windows import windows
+
 REF_PIXELS = 640 * 480
 SAFETY = 2.0
 MIN_MINUTES = 10
@@ -56,7 +58,10 @@ def predicted_seconds(rule: str, size: ClipSize, config: dict) -> float:
         # One pass over the frames; every query's crop is matched on the frames before it.
         return 10 + n * det * (0.01 + 0.045 * size.queries)
     if rule == "pose_sfm":
-        return 0.42 * n * sift + 6.7e-4 * n * n
+        # The quadratic term is incremental mapping's, per mapped window (vq3d.pose.windows).
+        pose = config["pose"]
+        spans = windows(n, int(pose["sfm_window_frames"]), int(pose["sfm_window_overlap"]))
+        return 0.42 * n * sift + 6.7e-4 * sum((b - a) ** 2 for a, b in spans)
     if rule == "pose_register":
         return 15 + 0.02 * n
     if rule == "pose_pnp":

@@ -23,6 +23,7 @@ global bundle adjustments), all measured in docs/benchmarks.md."""
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -31,11 +32,12 @@ import pycolmap
 from ..atomic import atomic_dir
 from ..formats.pose_internal import write_sfm_info
 from . import colmap_io, retrieval
+from .windows import windows
 from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
-MAPPERS = ("incremental", "global")
+MAPPERS = ("incremental", "global", "hierarchical")
 
 
 LOOP_PAIRS = ("retrieval", "exhaustive")
@@ -46,11 +48,22 @@ def loop_pairs(database: Path, names: list[str], conf: dict) -> list[tuple[str, 
     stride, overlap = int(conf["sfm_keyframe_stride"]), int(conf["sfm_overlap"])
     kind = conf["sfm_loop_pairs"]
     if kind == "retrieval":
-        return retrieval.loop_pairs(database, names, stride, overlap,
-                                    int(conf["sfm_loop_candidates"]), int(conf["seed"]))
-    if kind == "exhaustive":
-        return retrieval.exhaustive_pairs(names, stride, overlap)
-    raise ValueError(f"pose.sfm_loop_pairs must be one of {LOOP_PAIRS}, got {kind!r}")
+        pairs = retrieval.loop_pairs(database, names, stride, overlap,
+                                     int(conf["sfm_loop_candidates"]), int(conf["seed"]))
+    elif kind == "exhaustive":
+        pairs = retrieval.exhaustive_pairs(names, stride, overlap)
+    else:
+        raise ValueError(f"pose.sfm_loop_pairs must be one of {LOOP_PAIRS}, got {kind!r}")
+    spans = windows(len(names), int(conf["sfm_window_frames"]), int(conf["sfm_window_overlap"]))
+    if len(spans) == 1:
+        return pairs
+    # Windowed mapping never uses a pair across windows: match only those inside one (exhaustive
+    # pairs then grow with the windows, i.e. linearly, instead of with the square of the clip).
+    window_of = {}
+    for w, (a, b) in enumerate(spans):
+        for i in range(a, b):
+            window_of.setdefault(names[i], set()).add(w)
+    return [(p, q) for p, q in pairs if window_of[p] & window_of[q]]
 
 
 def mapper_options(conf: dict) -> pycolmap.IncrementalPipelineOptions:
@@ -120,6 +133,42 @@ def match(database: Path, names: list[str], work: Path, conf: dict) -> int:
     return len(loops)
 
 
+def map_images(database: Path, image_dir: Path, names: list[str], out: Path,
+               camera: pycolmap.Camera | None, conf: dict, all_names: list[str] | None
+               ) -> dict[int, pycolmap.Reconstruction]:
+    """One mapping of `names` (`all_names`: they are the whole database, no restriction)."""
+    mapper = conf["sfm_mapper"]
+    subset = [] if all_names is not None else list(names)
+    if mapper == "global":
+        log.info("SfM: global mapping of %d images", len(names))
+        opts = global_options(conf, camera is not None)
+        opts.image_names = subset
+        return pycolmap.global_mapping(database, image_dir, out, opts)
+    if mapper not in ("incremental", "hierarchical"):
+        raise ValueError(f"pose.sfm_mapper must be one of {MAPPERS}, got {mapper!r}")
+    opts = mapper_options(conf)
+    if camera is None:  # unknown calibration (the real renders benchmark): refine focal only
+        opts.ba_refine_focal_length = True
+        opts.mapper.abs_pose_refine_focal_length = True
+    opts.image_names = subset
+    if mapper == "hierarchical":
+        # COLMAP's scene-graph clusters of <= sfm_hierarchical_leaf images mapped one by one and
+        # merged through their shared images.
+        hier = pycolmap.HierarchicalPipelineOptions()
+        hier.incremental_options = opts
+        hier.num_threads = opts.num_threads
+        hier.num_workers = 1  # the job's threads go to each cluster's bundle adjustment
+        hier.clustering_options.leaf_max_num_images = int(conf["sfm_hierarchical_leaf"])
+        hier.clustering_options.image_overlap = int(conf["sfm_window_overlap"])
+        log.info("SfM: hierarchical mapping of %d images", len(names))
+        return pycolmap.hierarchical_mapping(database, image_dir, out, hier)
+    registered = Progress(log, "SfM:", len(names), unit="images registered")
+    recs = pycolmap.incremental_mapping(database, image_dir, out, opts,
+                                        next_image_callback=registered.update)
+    registered.done()
+    return recs
+
+
 def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, work: Path,
             conf: dict) -> tuple[dict[int, pycolmap.Reconstruction], dict]:
     """Features, matches and mapping of `names` into `work` (database.db, models/)."""
@@ -140,28 +189,22 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
     t0 = time.perf_counter()
     models_dir = work / "models"
     models_dir.mkdir()
-    mapper = conf["sfm_mapper"]
-    if mapper == "global":
-        log.info("SfM: global mapping of %d images", len(names))
-        recs = pycolmap.global_mapping(database, image_dir, models_dir, global_options(conf, camera is not None))
-    elif mapper == "incremental":
-        opts = mapper_options(conf)
-        if camera is None:  # unknown calibration (the real renders benchmark): refine focal only
-            opts.ba_refine_focal_length = True
-            opts.mapper.abs_pose_refine_focal_length = True
-        registered = Progress(log, "SfM:", len(names), unit="images registered")
-        recs = pycolmap.incremental_mapping(database, image_dir, models_dir, opts,
-                                            next_image_callback=registered.update)
-        registered.done()
-    else:
-        raise ValueError(f"pose.sfm_mapper must be 'incremental' or 'global', got {mapper!r}")
+    spans = windows(len(names), int(conf["sfm_window_frames"]), int(conf["sfm_window_overlap"]))
+    if len(spans) > 1:
+        log.info("SfM: %s mapping of %d images in %d windows %s", conf["sfm_mapper"], len(names),
+                 len(spans), spans)
+    recs = {}
+    for w, (start, stop) in enumerate(spans):
+        out = models_dir / f"window{w}"
+        out.mkdir()
+        for rec in map_images(database, image_dir, names[start:stop], out, camera, conf,
+                              names if len(spans) == 1 else None).values():
+            recs[len(recs)] = rec
     seconds["mapping"] = time.perf_counter() - t0
     # Renumber largest first so models/0 is the main one.
     ordered = sorted(recs.values(), key=lambda r: r.num_reg_images(), reverse=True)
-    for sub in models_dir.iterdir():
-        for f in sub.iterdir():
-            f.unlink()
-        sub.rmdir()
+    shutil.rmtree(models_dir)
+    models_dir.mkdir()
     models = {}
     for k, rec in enumerate(ordered):
         (models_dir / str(k)).mkdir()
@@ -179,6 +222,7 @@ def main(frames_dir, intrinsics, out_dir, scan_uid, conf, threads: int = -1):
     if conf["sfm_mapper"] not in MAPPERS:
         raise ValueError(f"pose.sfm_mapper must be one of {MAPPERS}, got {conf['sfm_mapper']!r}")
     names = colmap_io.list_frames(frames_dir)
+    windows(len(names), int(conf["sfm_window_frames"]), int(conf["sfm_window_overlap"]))  # bad: fail now
     width, height = colmap_io.image_size(Path(frames_dir) / names[0])
     params = colmap_io.read_fisheye(intrinsics, scan_uid, width, height)
     camera = colmap_io.fisheye_camera(params, width, height)
