@@ -198,6 +198,39 @@ def test_scan_from_model_file_round_trip_and_bad_input(tmp_path):
             read_scan_from_model(tmp_path / "bad.json")
 
 
+def test_unaligned_window_takes_its_sim3_from_frames_shared_with_an_aligned_one():
+    """Two SfM windows of one walk sharing 6 frames, each in its own arbitrary model frame; only
+    the first has a Sim(3) (no renders or PnP in the second). chain_through_overlaps aligns the
+    second through the shared frames: all its frames land on the ground truth; with fewer shared
+    frames than sim3_min_pnp_frames, or none, it stays unaligned."""
+    truth = {i: _pose(i, [0.3 * i, 0.1 * np.sin(i), 1.5 + 0.05 * np.cos(i)]) for i in range(30)}
+
+    def in_model(frames, model_from_scan):
+        return {i: geometry.cam_from_scan(model_from_scan, truth[i]) for i in frames}  # cam_from_model
+
+    model_from_scan = [pycolmap.Sim3d(s, pycolmap.Rotation3d(Rotation.random(random_state=r).as_matrix()), t)
+                       for s, r, t in [(2.0, 11, [1.0, -2, 0.5]), (0.4, 12, [-3.0, 0.2, 7])]]
+    conf = stage_conf("pose_merge")
+    for first, shared in [(range(0, 18), 6), (range(0, 14), 2), (range(0, 12), 0)]:
+        models = {0: in_model(first, model_from_scan[0]),
+                  1: in_model(range(first.stop - shared, 30), model_from_scan[1])}
+        scan_from = {0: model_from_scan[0].inverse()}
+        info = {0: {"source": "renders"}, 1: {"source": None, "pnp_frames": 0, "pnp_inliers": 0}}
+        chained = merge.chain_through_overlaps(models, scan_from, info, {}, conf)
+        if shared < conf["sim3_min_pnp_frames"]:
+            assert chained == [] and 1 not in scan_from
+            continue
+        assert chained == [1] and info[1]["source"] == "overlap" and info[1]["overlap_frames"] == shared
+        for i, cam_from_model in models[1].items():
+            made = geometry.cam_from_scan(scan_from[1], cam_from_model)
+            np.testing.assert_allclose(made.matrix(), truth[i].matrix(), atol=1e-6)
+    # The merged poses: every frame of both windows, the second's through the chained Sim(3).
+    poses = merge.sfm_poses(models := {0: in_model(range(18), model_from_scan[0]),
+                                       1: in_model(range(12, 30), model_from_scan[1])},
+                            {0: model_from_scan[0].inverse()})
+    assert sorted(poses) == list(range(18))
+
+
 def test_merge_saves_why_a_sub_model_has_no_scan_from_model():
     models = {0: {i: _pose(i, [i, 0, 0]) for i in range(5)}, 1: {7: _pose(7, [0, 1, 0])}}
     sim = pycolmap.Sim3d()
@@ -326,46 +359,66 @@ def test_sfm_windows_cover_the_clip_with_bounded_overlapping_spans():
         windows(100, 10, 10)
 
 
+@pytest.fixture(scope="module")
+def mini_clip_60(tmp_path_factory):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from pose_minisynth import make_clip
+    out = tmp_path_factory.mktemp("minisynth60")
+    info = make_clip(out, seed=1, frames=60, width=400, geo_renders=12, refs=16)
+    return out, info
+
+
 @pytest.mark.slow
-def test_windowed_sfm_poses_the_clip_through_per_window_sub_models(mini_clip, tmp_path):
+def test_windowed_sfm_poses_the_clip_through_per_window_sub_models(mini_clip_60, tmp_path):
     """sfm_window_frames splits the clip's mapping into windows: every sub-model holds frames of
-    one window only, and register + PnP + merge still pose the clip against ground truth."""
+    one window only, every window is aligned to the scan (renders, PnP frames, or frames shared
+    with an aligned window), and the clip is posed as completely and about as accurately as by
+    one mapping of the whole clip (against ground truth), if less accurately with windows this
+    small."""
     from vq3d.pose import pnp, sfm
     from vq3d.pose.windows import windows
-    clip, info = mini_clip
-    conf = stage_conf("pose_sfm", sfm_window_frames=12, sfm_window_overlap=4)
-    sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out_dir=tmp_path / "sfm",
-             scan_uid=info["scan_uid"], conf=conf)
-    spans = windows(30, 12, 4)
-    sfm_info = json.loads((tmp_path / "sfm" / "sfm.json").read_text())
-    assert len(sfm_info["models"]) >= len(spans)
-    sizes = []
-    for m in sfm_info["models"]:
-        rec = pycolmap.Reconstruction(tmp_path / "sfm" / m["dir"])
-        frames = sorted(int(rec.image(i).name[6:13]) for i in rec.reg_image_ids())
-        assert any(a <= frames[0] and frames[-1] < b for a, b in spans), frames
-        sizes.append(len(frames))
-    assert sizes == sorted(sizes, reverse=True)  # models/0 is the largest
-    register.main(sfm_dir=tmp_path / "sfm", out=tmp_path / "reg.json", scan_dir=clip / "scan",
-                  conf=stage_conf("pose_register"))
+    clip, info = mini_clip_60
     pnp.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out=tmp_path / "pnp.json",
              scan_dir=clip / "scan", scan_uid=info["scan_uid"], conf=stage_conf("pose_pnp"))
-    merge.main(frames_dir=clip / "frames", sfm_dir=tmp_path / "sfm", registration=tmp_path / "reg.json",
-               pnp=tmp_path / "pnp.json", poses=tmp_path / "poses.json", summary=tmp_path / "summary.json",
-               scan_from_model=tmp_path / "scan_from_model.json", clip_uid="clip",
-               conf=stage_conf("pose_merge"))
-    alignments = read_scan_from_model(tmp_path / "scan_from_model.json", "clip")
-    assert sum(a.scan_from_model is not None for a in alignments.values()) >= len(spans)
     gt = np.load(clip / "gt_cam_from_world.npy")
-    poses = read_poses(tmp_path / "poses.json")["clip"]
-    assert poses.good.mean() >= 0.9
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["posed"]["sfm"] >= 20
-    rot = [geometry.rotation_error_deg(geometry.rigid(poses.cam_from_world[i]), geometry.rigid(gt[i]))
-           for i in np.flatnonzero(poses.good)]
-    cen = [np.linalg.norm(geometry.camera_centre(geometry.rigid(poses.cam_from_world[i]))
-                          - geometry.camera_centre(geometry.rigid(gt[i]))) for i in np.flatnonzero(poses.good)]
-    assert np.median(rot) < 1.0 and np.median(cen) < 0.05
+    spans = windows(60, 30, 10)
+    assert len(spans) == 2
+    result = {}
+    for size in (0, 30):
+        run = tmp_path / f"w{size}"
+        sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out_dir=run / "sfm",
+                 scan_uid=info["scan_uid"],
+                 conf=stage_conf("pose_sfm", sfm_window_frames=size, sfm_window_overlap=10))
+        register.main(sfm_dir=run / "sfm", out=run / "reg.json", scan_dir=clip / "scan",
+                      conf=stage_conf("pose_register"))
+        merge.main(frames_dir=clip / "frames", sfm_dir=run / "sfm", registration=run / "reg.json",
+                   pnp=tmp_path / "pnp.json", poses=run / "poses.json", summary=run / "summary.json",
+                   scan_from_model=run / "scan_from_model.json", clip_uid="clip",
+                   conf=stage_conf("pose_merge"))
+        poses = read_poses(run / "poses.json")["clip"]
+        good = np.flatnonzero(poses.good)
+        rot = [geometry.rotation_error_deg(geometry.rigid(poses.cam_from_world[i]), geometry.rigid(gt[i]))
+               for i in good]
+        cen = [np.linalg.norm(geometry.camera_centre(geometry.rigid(poses.cam_from_world[i]))
+                              - geometry.camera_centre(geometry.rigid(gt[i]))) for i in good]
+        result[size] = (len(good), np.median(rot), np.median(cen))
+        if size:
+            sfm_info = json.loads((run / "sfm" / "sfm.json").read_text())
+            in_window = set()
+            for m in sfm_info["models"]:
+                rec = pycolmap.Reconstruction(run / "sfm" / m["dir"])
+                frames = sorted(int(rec.image(i).name[6:13]) for i in rec.reg_image_ids())
+                (w,) = [w for w, (a, b) in enumerate(spans) if a <= frames[0] and frames[-1] < b]
+                in_window.add(w)
+            assert in_window == {0, 1}  # each window mapped, no sub-model across windows
+            alignments = read_scan_from_model(run / "scan_from_model.json", "clip")
+            assert all(a.scan_from_model is not None for a in alignments.values())
+    (n_whole, _, _), (n_win, rot_win, cen_win) = result[0], result[30]
+    assert n_whole >= 45 and n_win >= n_whole - 2, result
+    # 30-frame windows of this 400-px clip are aligned by a few renders each: ~2x the whole
+    # clip's error here (1.2° / 5 cm vs 0.65° / 2.5 cm); at 300-frame windows the errors are
+    # equal (docs/benchmarks.md, scaling). A window aligned wrongly would be metres off.
+    assert rot_win < 1.5 and cen_win < 0.07, result
 
 
 def test_config_refuses_sfm_windows_that_do_not_advance():

@@ -143,7 +143,7 @@ from .pose_summary import write_summary  # noqa: E402,F401  (summary.json: forma
 
 # ---- scan_from_model.json (pose_merge → predict) ---------------------------------------------
 
-SIM3_SOURCES = ("renders", "renders+pnp", "pnp")
+SIM3_SOURCES = ("renders", "renders+pnp", "pnp", "overlap")
 
 
 @dataclass

@@ -4,7 +4,9 @@
    sub-model the renders could not register, found) with the frames PnP posed inside the
    sub-model: their centres in the sub-model and in the scan join the renders' as RANSAC
    correspondences (`refine_with_pnp`). Dozens of frames spread along the trajectory constrain
-   the rotation far better than a handful of renders.
+   the rotation far better than a handful of renders. A sub-model still without one takes it from
+   the frames it shares with aligned sub-models (`chain_through_overlaps`: overlapping SfM
+   windows, pose.sfm_window_frames).
 2. Priority: a frame posed in a registered sub-model takes that pose (the largest sub-model wins
    when it is in several); PnP fills the frames SfM missed. A frame with both is rejected when
    the two camera centres are more than `max_disagreement_m` apart (one of them is wrong and we
@@ -80,6 +82,40 @@ def fit_scan_from_model(cam_from_model: dict[int, pycolmap.Rigid3d],
     info.update(source="renders+pnp" if initial is not None else "pnp", pnp_inliers=n_frame_inliers,
                 residual_median_m=float(np.median(residuals)))
     return sim, info
+
+
+def chain_through_overlaps(models: dict[int, dict[int, pycolmap.Rigid3d]],
+                           scan_from_submodel: dict[int, pycolmap.Sim3d], sim_info: dict[int, dict],
+                           pnp_cam_from_scan: dict[int, pycolmap.Rigid3d], conf: dict) -> list[int]:
+    """Give a Sim(3) to sub-models that have none of their own (too few renders and PnP frames,
+    e.g. an SfM window over a stretch PnP cannot pose) from the frames they share with aligned
+    ones: SfM windows share `sfm_window_overlap` frames, COLMAP's own splits up to
+    max_model_overlap. The shared frames' scan poses (and the sub-model's own PnP frames) enter
+    fit_scan_from_model as its frame correspondences, so the same RANSAC, rotation and
+    `sim3_min_pnp_frames` rules apply. Repeated until nothing changes (alignment travels along a
+    chain of windows); returns the sub-models aligned this way, in order."""
+    chained = []
+    none = (np.zeros((0, 3)), np.zeros((0, 3)))
+    grew = True
+    while grew:
+        grew = False
+        aligned = sfm_poses(models, scan_from_submodel)
+        for k in sorted(models):
+            if k in scan_from_submodel:
+                continue
+            shared = {i: aligned[i] for i in models[k] if i in aligned}
+            if len(shared) < int(conf["sim3_min_pnp_frames"]):
+                continue
+            own = pnp_cam_from_scan if conf["refine_with_pnp"] else {}
+            sim, info = fit_scan_from_model(models[k], {**own, **shared}, none, None,
+                                            {**conf, "refine_with_pnp": True})
+            if sim is None:
+                continue
+            scan_from_submodel[k] = sim
+            sim_info[k] = {**info, "source": "overlap", "overlap_frames": len(shared)}
+            chained.append(k)
+            grew = True
+    return chained
 
 
 def sfm_poses(models: dict[int, dict[int, pycolmap.Rigid3d]],
@@ -160,6 +196,9 @@ def main(frames_dir, sfm_dir, registration, pnp, poses, summary, scan_from_model
                                                initial.get(k), conf)
         if sim is not None:
             scan_from_submodel[k] = sim
+    chained = chain_through_overlaps(models, scan_from_submodel, sim_info, pnp_cam_from_scan, conf)
+    if chained:
+        log.info("sub-model(s) %s aligned through frames shared with aligned ones", chained)
     cam_from_scan, source, rejected, distances = merge(
         n, sfm_poses(models, scan_from_submodel), pnp_cam_from_scan,
         float(conf["max_disagreement_m"]), int(conf["interpolate_max_gap"]))
