@@ -6,6 +6,7 @@ rule predict:
     input:
         unpack(mono_frames),
         unpack(merged_scan_from_model),
+        unpack(synth_scans),
         detections=rules.detect.output.out,
         poses=POSES,
         sfm_dir=rules.pose_sfm.output.out_dir,
@@ -16,6 +17,7 @@ rule predict:
     params:
         clip_uid="{clip}",
         scan_uid=scan_uid,
+        scan_dir=clip_scan_dir,
         conf=config_slice(config, "predict"),
     group:
         "clip_cpu"

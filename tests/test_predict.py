@@ -198,7 +198,8 @@ def write_inputs(tmp: Path, poses: dict, peaks: list[tuple[int, tuple, float]], 
     write_clip_detections(tmp / "det.json", det)
 
 
-def run_predict(tmp: Path, depth: str, aggregation="mf_median", scan_from_model=None, **conf):
+def run_predict(tmp: Path, depth: str, aggregation="mf_median", scan_from_model=None, scan_dir=None,
+                **conf):
     # The scene's boxes are loose (80 px around a 4 cm sphere whose every point SfM "sees"): no
     # surface-to-centre correction unless a test asks for it.
     conf = stage_conf("predict", **{"sfm_surface_offset": 0.0, "depth": depth,
@@ -207,7 +208,7 @@ def run_predict(tmp: Path, depth: str, aggregation="mf_median", scan_from_model=
         conf["sfm_sim3_threshold_m"] = defaults("predict")["sfm_sim3_threshold_m"]
     main(tmp / "det.json", tmp / "poses.json", tmp / "sfm", tmp / "queries.json", tmp / "intr.json",
          tmp / "pred.json", CLIP, SCAN, conf, scan_from_model=scan_from_model,
-         frames_dir=tmp / "frames")
+         frames_dir=tmp / "frames", scan_dir=scan_dir)
     return read_clip_predictions(tmp / "pred.json").by_key()
 
 
@@ -235,6 +236,57 @@ def test_sfm_depth_recovers_centre(synth):
                                poses[QUERY_FRAME][:, :3] @ q.pred_3d_vec_world + poses[QUERY_FRAME][:, 3])
     # A query in the query file with no detections is kept, null, with its reason.
     assert preds[(0, "2")].pred_3d_vec_world is None and "no detections" in preds[(0, "2")].reason
+
+
+def _scan_with_cube(root: Path, half: float = 0.04) -> Path:
+    """A synthetic scan folder whose surface is a cube of half-size `half` around CENTRE and a
+    floor 1 m below it (what rays beside the cube hit)."""
+    from vq3d.formats.ply import write_ply_mesh
+    corners = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    verts = list(CENTRE + half * corners)
+    faces = [(a, b, c) for q in quads for a, b, c in [(q[0], q[1], q[2]), (q[0], q[2], q[3])]]
+    base = len(verts)
+    verts += [CENTRE + [dx, dy, -1.0] for dx, dy in ((-9, -9), (9, -9), (9, 9), (-9, 9))]
+    faces += [(base, base + 1, base + 2), (base, base + 2, base + 3)]
+    (root / "refs").mkdir(parents=True)
+    write_ply_mesh(root / "mesh.ply", np.array(verts), np.full((len(verts), 3), 128), np.array(faces))
+    return root
+
+
+def test_scan_depth_lifts_peaks_onto_the_scan_surface(synth, tmp_path):
+    """depth scan: rays through the (tight) boxes hit the cube's visible faces: every peak lands
+    within the cube's half-diagonal of the object centre, with no SfM point needed."""
+    tmp, poses = synth
+    scan = _scan_with_cube(tmp_path / "scan")
+    write_inputs(tmp, poses, [(f, box_of(poses[f], half=8.0), 0.5) for f in PEAK_FRAMES])
+    q = run_predict(tmp, "scan", scan_dir=scan)[(0, "1")]
+    assert q.reason is None and all(p.point is not None for p in q.peaks)
+    for p in q.peaks:
+        assert 0.035 < np.linalg.norm(p.point - CENTRE) < 0.04 * np.sqrt(3) + 1e-3  # on the cube
+    assert np.linalg.norm(q.pred_3d_vec_world - CENTRE) < 0.07
+    with pytest.raises(InputError, match="depth 'scan' needs the clip's scan folder"):
+        run_predict(tmp, "scan", scan_dir=tmp_path / "nowhere")
+
+
+def test_scan_surface_is_the_last_fallback_for_peaks_nothing_else_lifts(synth, tmp_path):
+    """One peak (nothing to triangulate) and no usable SfM points: only the scan surface lifts it;
+    without the scan folder the query keeps its reason; rays that hit nothing say so."""
+    from vq3d.predict.lift import ScanDepth
+    tmp, poses = synth
+    scan = _scan_with_cube(tmp_path / "scan")
+    f = PEAK_FRAMES[2]
+    write_inputs(tmp, poses, [(f, box_of(poses[f], half=8.0), 0.9)])  # its crop frame has no pose
+    q = run_predict(tmp, "sfm", scan_dir=scan, min_points=10 ** 6)[(0, "1")]
+    assert q.reason is None and np.linalg.norm(q.pred_3d_vec_world - CENTRE) < 0.07
+    q = run_predict(tmp, "sfm", min_points=10 ** 6)[(0, "1")]
+    assert q.pred_3d_vec_world is None and "SfM points" in q.reason
+    q = run_predict(tmp, "sfm", scan_dir=scan, min_points=10 ** 6, fallback=False)[(0, "1")]
+    assert q.pred_3d_vec_world is None
+    empty = ScanDepth(np.zeros((0, 3)), np.zeros((0, 3), int), stage_conf("predict"))
+    peak = PosedPeak(f, box_of(poses[f], half=8.0), 0.9, rigid(poses[f]))
+    (lifted,) = empty.lift(CAM, [peak])
+    assert lifted.point_world is None and lifted.reason.startswith("0 of 9 rays")
 
 
 def test_sfm_depth_maps_points_with_pose_merges_scan_from_model(synth, tmp_path):

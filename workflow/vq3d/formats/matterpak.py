@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path, write_text
+from ..errors import InputError
 
 CLOUD_NAME = "cloud.xyz"
 OBJ_HEAD_BYTES = 1 << 16  # `mtllib` lines stand at the top of an OBJ; do not read a 1 GB mesh
@@ -68,3 +69,30 @@ def read_cloud(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """(N×3 points, N×3 uint8 RGB) of a `cloud.xyz`."""
     data = np.loadtxt(path, ndmin=2)
     return data[:, :3], data[:, 3:6].astype(np.uint8)
+
+
+def read_obj_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices N×3 float64, triangles M×3 int64, 0-based) of an OBJ's `v` and `f` records;
+    polygons are fanned into triangles, `a/b/c` corners and negative (relative) indices read."""
+    verts, faces = [], []
+    with open(path, "rb") as fh:
+        for no, raw in enumerate(fh, 1):
+            if raw.startswith(b"v "):
+                parts = raw.split()
+                if len(parts) < 4:
+                    raise InputError(path, f"line {no}: vertex needs x y z")
+                verts.append((float(parts[1]), float(parts[2]), float(parts[3])))
+            elif raw.startswith(b"f "):
+                try:
+                    idx = [int(c.split(b"/", 1)[0]) for c in raw.split()[1:]]
+                except ValueError:
+                    raise InputError(path, f"line {no}: face corners must be vertex indices") from None
+                if len(idx) < 3:
+                    raise InputError(path, f"line {no}: a face needs at least 3 corners")
+                idx = [i - 1 if i > 0 else len(verts) + i for i in idx]
+                faces.extend((idx[0], idx[k], idx[k + 1]) for k in range(1, len(idx) - 1))
+    v = np.asarray(verts, np.float64).reshape(-1, 3)
+    f = np.asarray(faces, np.int64).reshape(-1, 3)
+    if len(f) and (f.min() < 0 or f.max() >= len(v)):
+        raise InputError(path, "a face indexes a vertex that does not exist")
+    return v, f

@@ -1,4 +1,4 @@
-"""Lift posed peak detections to 3D points in the scan frame, with one of three depth sources.
+"""Lift posed peak detections to 3D points in the scan frame, with one of four depth sources.
 
 Every source gives a depth (camera z, metres) for the box centre of one posed peak; the point is
 then the undistorted box-centre ray at that depth, mapped to the scan frame with the frame's
@@ -16,6 +16,7 @@ then the undistorted box-centre ray at that depth, mapped to the scan frame with
   that half-size, almost entirely along the ray (benchmarks/e2e_synth.py, docs/benchmarks.md).
 - `triangulate`: the box centres of all posed peaks of a query, triangulated (DLT on undistorted
   rays) with RANSAC over view pairs; each inlier view gets the depth of the triangulated point.
+- `scan`: rays through the box cast into the scan's surface mesh (ScanDepth).
 - `mono`: a monocular depth network (TorchScript checkpoint on local disk, metric output by
   default) run on the frame; the median depth inside the box. Off unless configured.
 """
@@ -211,6 +212,69 @@ class SfmDepth:
             if depth is not None:
                 depth += float(self.conf["sfm_surface_offset"]) * half_size(cam, peak.box, depth)
             res.append(_finish(cam, peak, depth, self.conf, reason, points=int(len(z))))
+        return res
+
+
+# ------------------------------------------------------------------------------------------ scan
+
+class ScanDepth:
+    """Depth from the scan's own surface (vq3d.scan: a synthetic scan's mesh.ply, a Matterport
+    OBJ): rays through a 3×3 grid over the central half of the box, cast from the frame's scan
+    pose into the mesh; the median depth of the nearest hits, pushed back by
+    `sfm_surface_offset` × the object's half-size like SfM points (both lie on its visible
+    surface). Needs only the frame's pose, not an SfM registration or texture on the object, so
+    it lifts PnP-posed and interpolated frames and plain objects; an object that was not there
+    when the scan was made gives the surface behind it."""
+
+    GRID = np.array([(u, v) for v in (0.25, 0.5, 0.75) for u in (0.25, 0.5, 0.75)])
+    CHUNK = 1 << 18  # triangles per vectorised block (bounded memory on real meshes)
+
+    def __init__(self, vertices: np.ndarray, triangles: np.ndarray, conf: dict):
+        tri = np.asarray(vertices, np.float64)[np.asarray(triangles, np.int64)]
+        self.v0 = tri[:, 0]
+        self.e1, self.e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+        self.conf = conf
+
+    def first_hit(self, origin: np.ndarray, direction: np.ndarray) -> float | None:
+        """Smallest t > 0 with origin + t·direction on a triangle (Möller–Trumbore), or None."""
+        best = np.inf
+        for lo in range(0, len(self.v0), self.CHUNK):
+            v0, e1, e2 = (a[lo:lo + self.CHUNK] for a in (self.v0, self.e1, self.e2))
+            p = np.cross(direction, e2)
+            det = np.einsum("ij,ij->i", e1, p)
+            ok = np.abs(det) > 1e-12
+            inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+            tvec = origin - v0
+            u = np.einsum("ij,ij->i", tvec, p) * inv
+            q = np.cross(tvec, e1)
+            v = (q @ direction) * inv
+            t = np.einsum("ij,ij->i", e2, q) * inv
+            hit = ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6)
+            if hit.any():
+                best = min(best, float(t[hit].min()))
+        return None if not np.isfinite(best) else best
+
+    def lift(self, cam, peaks: list[PosedPeak], image_size=None) -> list[Lifted]:
+        res = []
+        for peak in peaks:
+            x1, y1, x2, y2 = peak.box
+            pixels = np.column_stack([x1 + self.GRID[:, 0] * (x2 - x1), y1 + self.GRID[:, 1] * (y2 - y1)])
+            xy = camera.undistort_normalized(cam, pixels)
+            rot = peak.cam_from_world.rotation.matrix()
+            origin = camera_centre(peak.cam_from_world)
+            depths = []
+            for x, y in xy[np.all(np.isfinite(xy), axis=1)]:
+                # Direction (x, y, 1) in the camera: the hit's t is its camera z, the depth.
+                t = self.first_hit(origin, rot.T @ np.array([x, y, 1.0]))
+                if t is not None:
+                    depths.append(t)
+            if 2 * len(depths) < len(pixels):
+                res.append(Lifted(peak, reason=f"{len(depths)} of {len(pixels)} rays through the box "
+                                               "hit the scan surface, need half", extra={"rays": len(depths)}))
+                continue
+            depth = float(np.median(depths))
+            depth += float(self.conf["sfm_surface_offset"]) * half_size(cam, peak.box, depth)
+            res.append(_finish(cam, peak, depth, self.conf, rays=len(depths)))
         return res
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,11 +25,12 @@ from ..formats.clip_predictions import (ClipPredictions, PeakPrediction, QueryPr
 from ..formats.intrinsics import lookup, read_intrinsics
 from ..formats.poses import ClipPoses, read_poses
 from ..formats.queries import read_queries
+from ..scan import open_scan, read_surface
 from ..errors import InputError
 from ..geometry import rigid, to_camera
 from . import aggregate as agg
 from ..lens import pinhole
-from .lift import Lifted, MonoDepth, PosedPeak, SfmDepth, Triangulation
+from .lift import Lifted, MonoDepth, PosedPeak, ScanDepth, SfmDepth, Triangulation
 
 if TYPE_CHECKING:
     import pycolmap
@@ -70,23 +72,29 @@ def posed_peaks(qdet, poses: ClipPoses) -> tuple[list[PosedPeak], list[PeakPredi
 
 
 class _Lifter:
-    """The configured depth source, built once per clip (the SfM models are read once), and the
-    fallbacks (`conf["fallback"]`): the other geometric source (sfm <-> triangulate) on the same
-    peaks, then the query's visual crop."""
+    """The configured depth source, built once per clip (the SfM models and the scan surface are
+    read once), and the fallbacks (`conf["fallback"]`): the other sources on the same peaks
+    (triangulate, sfm, then the scan surface), then the query's visual crop."""
 
     def __init__(self, conf: dict, sfm_dir, poses: ClipPoses | None, frames_dir,
-                 scan_from_model=None, clip_uid: str | None = None):
+                 scan_from_model=None, clip_uid: str | None = None, scan_dir=None):
         self.kind = conf["depth"]
         self.conf = conf
         self.fallback = bool(conf["fallback"])
         self._sfm_args = (sfm_dir, poses, scan_from_model, clip_uid)
-        self.sfm = self.tri = self.mono = None
+        self._scan_dir, self._scan_tried = scan_dir, False
+        self.sfm = self.tri = self.mono = self.scan = None
         if self.kind == "sfm" and poses is not None:
             self._get_sfm()
         elif self.kind == "triangulate":
             self.tri = Triangulation(conf)
         elif self.kind == "mono":
             self.mono = MonoDepth(conf["mono_checkpoint"], frames_dir, conf)
+        elif self.kind == "scan":
+            if self._get_scan() is None:
+                raise InputError(scan_dir or "config predict.depth",
+                                 "depth 'scan' needs the clip's scan folder with a surface mesh "
+                                 "(a synthetic scan's mesh.ply or a Matterport OBJ)")
         elif self.kind not in ("sfm", "triangulate", "mono"):
             raise InputError("config predict.depth", f"unknown depth source {self.kind!r}")
 
@@ -102,26 +110,55 @@ class _Lifter:
             self.tri = Triangulation(self.conf)
         return self.tri
 
+    def _get_scan(self) -> ScanDepth | None:
+        """The scan surface, read on first use; None (said once) where the scan has none."""
+        if not self._scan_tried:
+            self._scan_tried = True
+            if self._scan_dir is None or not Path(self._scan_dir).is_dir():
+                log.info("no scan folder %s: the scan-surface depth is not available", self._scan_dir)
+            else:
+                surface = open_scan(self._scan_dir).surface()
+                if surface is None:
+                    log.info("scan %s has no surface mesh: the scan-surface depth is not available",
+                             self._scan_dir)
+                else:
+                    self.scan = ScanDepth(*read_surface(surface), self.conf)
+                    log.info("scan surface %s: %d triangles", surface, len(self.scan.v0))
+        return self.scan
+
     def lift(self, cam, peaks: list[PosedPeak], image_size) -> list[Lifted]:
         if self.kind == "sfm":
             return self.sfm.lift(cam, peaks, image_size)
         if self.kind == "triangulate":
             return self.tri.lift(cam, peaks)
+        if self.kind == "scan":
+            return self.scan.lift(cam, peaks, image_size)
         return self.mono.lift(cam, peaks, image_size)
 
     def lift_other(self, cam, peaks: list[PosedPeak], image_size) -> tuple[list[Lifted], str | None]:
-        """The other geometric source on the same peaks: (lifted, its name), or ([], None)."""
+        """The other sources on the same peaks, in order (triangulate, sfm, scan; the configured
+        one skipped): (lifted, its name) of the first that lifts any, or ([], None)."""
         if not self.fallback or not peaks:
             return [], None
-        if self.kind != "triangulate" and len(peaks) >= 2:
-            return self._get_tri().lift(cam, peaks), "triangulate"
-        if self.kind != "sfm" and self._get_sfm() is not None:
-            return self.sfm.lift(cam, peaks, image_size), "sfm"
+        for name in ("triangulate", "sfm", "scan"):
+            if name == self.kind:
+                continue
+            if name == "triangulate" and len(peaks) >= 2:
+                lifted = self._get_tri().lift(cam, peaks)
+            elif name == "sfm" and self._get_sfm() is not None:
+                lifted = self.sfm.lift(cam, peaks, image_size)
+            elif name == "scan" and self._get_scan() is not None:
+                lifted = self.scan.lift(cam, peaks, image_size)
+            else:
+                continue
+            if any(item.point_world is not None for item in lifted):
+                return lifted, name
         return [], None
 
     def lift_crop(self, cam, crop: PosedPeak, peaks: list[PosedPeak], image_size) -> Lifted | None:
         """The visual crop (a box of the object given with the query, in a posed frame): its SfM
-        depth, else the triangulation of its box centre with the peaks' box centres."""
+        depth, else the triangulation of its box centre with the peaks' box centres, else its
+        scan-surface depth."""
         if not self.fallback:
             return None
         sfm = self._get_sfm()
@@ -131,6 +168,10 @@ class _Lifter:
                 return lifted
         if peaks:
             lifted = self._get_tri().lift(cam, [crop] + list(peaks))[0]
+            if lifted.point_world is not None:
+                return lifted
+        if self._get_scan() is not None:
+            lifted = self.scan.lift(cam, [crop], image_size)[0]
             if lifted.point_world is not None:
                 return lifted
         return None
@@ -199,11 +240,12 @@ def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: 
 
 
 def main(detections, poses, sfm_dir, queries, intrinsics, out, clip_uid, scan_uid, conf,
-         scan_from_model=None, frames_dir=None):
+         scan_from_model=None, frames_dir=None, scan_dir=None):
     """Write `out` (vq3d.formats.clip_predictions) for every query of `clip_uid`.
 
     `scan_from_model`: pose_merge's sub-model Sim(3) file (None with imported poses: fitted
-    then); `frames_dir` is needed only by the `mono` depth source; `conf` holds the predict keys
+    then); `frames_dir` is needed only by the `mono` depth source; `scan_dir` (the clip's scan
+    folder) by the `scan` depth source and the scan fallback (none: that fallback is skipped); `conf` holds the predict keys
     of `vq3d.stages.config_slice` (or the whole validated predict section)."""
     det = read_clip_detections(detections)
     if det.clip_uid != clip_uid:
@@ -216,7 +258,7 @@ def main(detections, poses, sfm_dir, queries, intrinsics, out, clip_uid, scan_ui
     elif not clip_poses.good.any():
         log.warning("%s: clip %s has no good pose", poses, clip_uid)
     intr = read_intrinsics(intrinsics)
-    lifter = _Lifter(conf, sfm_dir, clip_poses, frames_dir, scan_from_model, clip_uid)
+    lifter = _Lifter(conf, sfm_dir, clip_poses, frames_dir, scan_from_model, clip_uid, scan_dir)
 
     result = ClipPredictions(clip_uid, scan_uid, conf["depth"], conf["aggregation"])
     keys = [(q.annotation_index, q.query_set, q.query_frame) for q in clip_queries]
@@ -270,10 +312,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="per-clip predictions JSON to write")
     parser.add_argument("--clip-uid", required=True)
     parser.add_argument("--scan-uid", required=True)
-    parser.add_argument("--depth", choices=["sfm", "triangulate", "mono"], default="sfm")
+    parser.add_argument("--depth", choices=["sfm", "triangulate", "scan", "mono"], default="sfm")
     parser.add_argument("--aggregation", choices=list(agg.MODES), default="mf_geomedian")
     parser.add_argument("--mono-checkpoint", help="local TorchScript depth model (depth mono)")
     parser.add_argument("--frames-dir", help="the clip's frames (depth mono only)")
+    parser.add_argument("--scan-dir", help="the clip's scan folder (depth scan, and the scan-surface "
+                                           "fallback; without it that fallback is skipped)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -284,5 +328,5 @@ def run(args: argparse.Namespace) -> int:
         conf["mono_checkpoint"] = args.mono_checkpoint
     main(args.detections, args.poses, args.sfm_dir, args.queries, args.intrinsics, args.out,
          args.clip_uid, args.scan_uid, conf, scan_from_model=args.scan_from_model,
-         frames_dir=args.frames_dir)
+         frames_dir=args.frames_dir, scan_dir=args.scan_dir)
     return 0

@@ -2,6 +2,8 @@
 
 The pose stages need five things of the scan a clip was recorded in, and get them only here:
 - `mesh()`: the textured surface (None where the source has none);
+- `surface()`: the geometry predict's `scan` depth casts rays into (a synthetic scan's mesh.ply,
+  a Matterport scan's OBJ);
 - `reference_views()`: images with known cam_from_world and metric depth, for PnP;
 - `geo_renders()`: images with known camera centres (EgoLoc's geo_register), for Sim(3) registration;
 - `render_camera()`: the camera of those renders, None where unknown (EgoLoc's real renders);
@@ -34,7 +36,8 @@ import pycolmap
 from ..errors import InputError
 from ..formats import scan_refs as fmt
 from .. import geometry
-from ..formats.matterpak import mtl_textures, obj_material_libraries
+from ..formats.matterpak import mtl_textures, obj_material_libraries, read_obj_mesh
+from ..formats.ply import read_ply_mesh
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Scan(Protocol):
     root: Path
 
     def mesh(self) -> Path | None: ...
+    def surface(self) -> Path | None: ...
     def reference_views(self) -> list[RefView]: ...
     def reference_views_path(self) -> Path: ...
     def geo_renders(self) -> tuple[Path, dict[str, np.ndarray]]: ...
@@ -112,6 +116,10 @@ class _Rendered:
     def mesh(self) -> Path | None:
         return None
 
+    def surface(self) -> Path | None:
+        """The scan's geometry for ray casting (predict's `scan` depth), None where it has none."""
+        return self.mesh()
+
     def reference_views(self) -> list[RefView]:
         return load_ref_views(self.views_dir / "refs")
 
@@ -133,6 +141,10 @@ class SynthScan(_Rendered):
 
     def __init__(self, root: Path):
         super().__init__(root.name, root, root)
+
+    def surface(self) -> Path | None:
+        ply = self.root / "mesh.ply"  # the generator's room surfaces (vq3d.synth.scan)
+        return ply if ply.is_file() else None
 
     def reference_views(self) -> list[RefView]:
         if not (self.root / "refs").is_dir():
@@ -197,6 +209,13 @@ class MatterportScan(_Rendered):
         if (self.root / "geo_register" / "geo.txt").is_file():
             return scan_camera(self.root)
         return super().render_camera()
+
+
+def read_surface(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices N×3, triangles M×3) of a scan surface: a synthetic mesh.ply or a MatterPak OBJ."""
+    if Path(path).suffix.lower() == ".ply":
+        return read_ply_mesh(path)
+    return read_obj_mesh(path)
 
 
 def open_scan(scan_dir: str | os.PathLike, rendered: str | os.PathLike | None = None) -> Scan:
