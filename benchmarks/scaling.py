@@ -437,17 +437,21 @@ def table(results: list[dict], variants) -> str:
     growth = list(zip(sizes, sizes[1:]))
     head += "".join(f" | per-frame growth {a}→{b}" for a, b in growth)
     lines = [head + " | notes |", "|" + " --- |" * (head.count("|") + 1)]
-    per = [rows_of(r, variants) for r in results]
-    for i, (stage, *_rest) in enumerate(per[0]):
+    # Rows by label: sizes may have different rows (a stage that ran out of time at one size).
+    per = [{row[0]: row for row in rows_of(r, variants)} for r in results]
+    labels = list(dict.fromkeys(label for rows in per for label in rows))
+    empty = (None, None, None, "")
+    for stage in labels:
         cells = []
         for rows, n in zip(per, sizes):
-            _, s, mb, _ = rows[i]
+            _, s, mb, _ = rows.get(stage, (stage, *empty[1:]))
             cells.append(f"{_f(s, '.1f')} | {_f(s and 1000 * s / n, '.0f')} | {_f(mb, '.0f')}")
         line = f"| {stage} | " + " | ".join(cells)
         for (a, b), ra, rb in zip(growth, per, per[1:]):
-            sa, sb = ra[i][1], rb[i][1]
+            sa, sb = ra.get(stage, empty)[1], rb.get(stage, empty)[1]
             line += f" | {(sb / b) / (sa / a):.2f}×" if sa and sb else " | —"
-        notes = "; ".join(f"{n}: {rows[i][3]}" for rows, n in zip(per, sizes) if rows[i][3])
+        notes = "; ".join(f"{n}: {rows[stage][3]}" for rows, n in zip(per, sizes)
+                          if stage in rows and rows[stage][3])
         lines.append(line + f" | {notes} |")
     return "\n".join(lines)
 

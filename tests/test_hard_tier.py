@@ -4,10 +4,9 @@ at least the figures measured on it (benchmarks/tiers.py gives the full table, d
 
 The floors below were measured with the default config on seeds 3 (this test) and 4 (a seed the
 test does not run): frames posed 77 / 57 of 81 (SfM 52 / 39), 108 / 118 s wall on the shared
-2-core machine under load. Detection is not asserted beyond "a peak or a reason": on both seeds
-the weight-free SIFT detector finds no peak for the plain query objects (crops of 0-7
-keypoints), so Succ and QwP are 0 — the failure docs/benchmarks.md ("hard tier") reports. (Measured
-before `detect.features.colour: auto` became the default: it gives such crops the colour cue.)"""
+2-core machine under load; with `detect.features.colour: auto` (plain crops get the colour cue)
+and the scan-surface depth fallback, Succ 50 / 50 %, QwP 50 / 50 % (one of the two queries each;
+posed 77 / 54, SfM 54 / 38 of 81). Before those two, Succ and QwP were 0 on both seeds."""
 
 import json
 import subprocess
@@ -45,7 +44,9 @@ def hard_run(repo, tmp_path_factory):
 
 # Measured (default config): seed 3 / seed 4. Floors: the lower of the two, minus ~20 %.
 FIGURES = {"posed_frames_min": 45,   # 77 / 57 of 81
-           "sfm_frames_min": 30}     # 52 / 39
+           "sfm_frames_min": 30,     # 52 / 39
+           "succ_min": 50.0,         # 50 / 50 %
+           "qwp_min": 50.0}          # 50 / 50 %
 
 
 def test_hard_tier_runs_and_accounts_for_every_query_and_frame(hard_run):
@@ -65,3 +66,5 @@ def test_hard_tier_reaches_the_measured_figures(hard_run):
     posed = hard_run["posed"]
     assert hard_run["n_frames"] - posed["none"] >= FIGURES["posed_frames_min"], posed
     assert posed["sfm"] >= FIGURES["sfm_frames_min"], posed
+    m = hard_run["metrics"]
+    assert m["succ"] >= FIGURES["succ_min"] and m["qwp"] >= FIGURES["qwp_min"], m

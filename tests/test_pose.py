@@ -246,13 +246,18 @@ def test_merge_saves_why_a_sub_model_has_no_scan_from_model():
 
 # ---- end to end on a rendered clip -----------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def mini_clip(tmp_path_factory):
+def _mini(tmp_path_factory, frames: int):
+    """A rendered clip of `frames` frames with known poses and its small scan."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     from pose_minisynth import make_clip
-    out = tmp_path_factory.mktemp("minisynth")
-    info = make_clip(out, seed=1, frames=30, width=400, geo_renders=12, refs=16)
+    out = tmp_path_factory.mktemp(f"minisynth{frames}")
+    info = make_clip(out, seed=1, frames=frames, width=400, geo_renders=12, refs=16)
     return out, info
+
+
+@pytest.fixture(scope="module")
+def mini_clip(tmp_path_factory):
+    return _mini(tmp_path_factory, 30)
 
 
 @pytest.mark.slow
@@ -361,11 +366,7 @@ def test_sfm_windows_cover_the_clip_with_bounded_overlapping_spans():
 
 @pytest.fixture(scope="module")
 def mini_clip_60(tmp_path_factory):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from pose_minisynth import make_clip
-    out = tmp_path_factory.mktemp("minisynth60")
-    info = make_clip(out, seed=1, frames=60, width=400, geo_renders=12, refs=16)
-    return out, info
+    return _mini(tmp_path_factory, 60)
 
 
 @pytest.mark.slow

@@ -42,15 +42,19 @@ def test_longer_clips_and_retries_get_more(rule):
 def test_sfm_request_is_not_one_size_for_all():
     config = defaults()
     # The old profile asked 480 min for every SfM; a demo clip needs minutes, a median real clip
-    # hours (the issue's measurement: 1.30 s/frame of pose at 960 frames, superlinear).
+    # (1440×1080: 2.56× the SIFT pixels of the 640×480 measurements) most of an hour.
     assert resources.runtime_minutes("pose_sfm", SHORT, config, 1) <= 15
-    assert resources.predicted_seconds("pose_sfm", MEDIAN, config) > 3600
+    assert resources.predicted_seconds("pose_sfm", MEDIAN, config) > 1800
     assert resources.mem_mb("pose_sfm", MEDIAN, config, 1) <= 8000  # issue #17's memory goal
 
 
 def test_predicted_sfm_matches_the_measured_figures():
-    """The cost model passes through the measurements it was fitted to (640×480, 2 cores)."""
+    """The cost model passes through the measurements it was fitted to (640×480, 2 cores, one
+    mapping of the whole clip), and does not under-ask for windowed SfM at 2,400 frames."""
     config = defaults()
+    windowed = resources.predicted_seconds("pose_sfm", ClipSize(2400, 640, 480), config)
+    assert windowed > 401.6  # SfM + registration, 300-frame windows (docs/benchmarks.md, scaling)
+    config["pose"]["sfm_window_frames"] = 0
     assert resources.predicted_seconds("pose_sfm", ClipSize(120, 640, 480), config) == \
         pytest.approx(60, rel=0.05)    # SfM 50–91 s at 120 frames (docs/benchmarks.md)
     assert resources.predicted_seconds("pose_sfm", ClipSize(960, 640, 480), config) == \
@@ -106,6 +110,7 @@ def test_windowed_sfm_request_grows_linearly_with_the_clip():
     """pose.sfm_window_frames bounds each mapping: the SfM request then grows with the frames, not
     their square (and a clip shorter than a window is asked exactly what it was before)."""
     config = defaults()
+    config["pose"]["sfm_window_frames"] = 0
     whole = [resources.predicted_seconds("pose_sfm", s, config) for s in (MEDIAN, LONGEST)]
     config["pose"]["sfm_window_frames"] = 300
     assert resources.predicted_seconds("pose_sfm", SHORT, config) == \

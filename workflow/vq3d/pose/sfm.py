@@ -8,17 +8,20 @@ Output folder (`out_dir`):
 
 Matching: sequential (each frame with the next `sfm_overlap`, quadratic overlap) plus loop
 closure among keyframes (every `sfm_keyframe_stride`-th frame), because egocentric clips revisit
-places and pure sequential matching drifts. Loop pairs (`sfm_loop_pairs`): `retrieval` (default)
-pairs each keyframe with its `sfm_loop_candidates` most similar keyframes by a VLAD descriptor built
-from the clip's own SIFT (vq3d.pose.retrieval), linear in the frames; `exhaustive` matches every
-keyframe with every other (quadratic, kept for comparison). Intrinsics stay fixed: they are the
+places and pure sequential matching drifts. Loop pairs (`sfm_loop_pairs`): `exhaustive` (default)
+matches every keyframe with every other (quadratic in the clip; with SfM windows, in the window);
+`retrieval` pairs each keyframe with its `sfm_loop_candidates` most similar keyframes by a VLAD
+descriptor built from the clip's own SIFT (vq3d.pose.retrieval), linear in the frames. Intrinsics stay fixed: they are the
 scan's calibrated RADIAL_FISHEYE.
 
 Speed knobs (pose config): `sift_first_octave` (0: SIFT on the ≤ `sift_max_side` image itself,
 not COLMAP's 2× upsampled one), `sfm_overlap` / `sfm_quadratic_overlap` / `sfm_keyframe_stride` /
-`sfm_loop_pairs` / `sfm_loop_candidates` (matching pairs), `sfm_mapper` (`incremental` or
-`global`), `sfm_ba_global_ratio` (incremental mapping: grow the model by this factor between
-global bundle adjustments), all measured in docs/benchmarks.md."""
+`sfm_loop_pairs` / `sfm_loop_candidates` (matching pairs), `sfm_mapper` (`incremental`,
+`global` or `hierarchical`), `sfm_ba_global_ratio` (incremental mapping: grow the model by this
+factor between global bundle adjustments), `sfm_window_frames` / `sfm_window_overlap` (long
+clips mapped in overlapping windows, vq3d.pose.windows: each mapping bounded, so the cost grows
+linearly with the clip; loop pairs are then matched only inside a window, the only ones a
+window's mapping uses), all measured in docs/benchmarks.md."""
 
 from __future__ import annotations
 
