@@ -7,9 +7,11 @@ The per-frame costs are measured on this project's 2-core machine with CPU SIFT,
 (docs/benchmarks.md, issue #17): pose stages 0.33 s/frame at 120 frames and 1.30 s/frame at 960
 frames, incremental mapping ≈ 17 of those 21 min, PnP linear (135 s at 960 frames), SfM 50–90 s
 and PnP 17–31 s at 120 frames, detection 21–26 frames/s per query, frame extraction ≈ 0.01 s per
-1080p frame. The SfM fit `a·n + b·n²` passes through the 120- and 960-frame figures; with
-#17.2's linear loop pairs it still holds, since incremental mapping stays superlinear (600 →
-2,400 frames at 640×480: 206 s → over 53 min, docs/benchmarks.md "scaling: after"). Work on the
+1080p frame. The SfM fit `a·n + b·n²` passes through the 120- and 960-frame figures of one
+mapping of the whole clip; with SfM windows (pose.sfm_window_frames, the default for clips over
+~450 frames) the quadratic term is per window (vq3d.pose.windows), so the request grows linearly
+(measured: 2,400 frames at 640×480, SfM + registration 402 s, docs/benchmarks.md "scaling:
+windowed and hierarchical mapping"; the model asks more: its fit comes from a loaded machine). Work on the
 frames' pixels scales with the pixels a stage really processes (SIFT images are capped at
 pose.sift_max_side, detection at detect.features.max_side): that scaling is pixel-proportional by
 assumption, not measured. Requests are the prediction times SAFETY (shared nodes, slower CPUs)
