@@ -248,7 +248,8 @@ def test_ego4d_keys_on_the_real_annotations(workflow, anchors):
 
     context = ego4d_config(anchors)
     expected = {"ego4d.aws_profile": {"download"}, "ego4d.version": {"download"},
-                "ego4d.scans_dir": {"pose_register", "pose_pnp", "scan_refs"},
+                # predict casts rays into the scan surface (depth scan, the last fallback).
+                "ego4d.scans_dir": {"pose_register", "pose_pnp", "scan_refs", "predict"},
                 **{f"scan_refs.{k}": {"scan_refs"} for k in SCAN_REFS},
                 "ego4d.precomputed.detections": {"detect"}, "ego4d.precomputed.peaks": {"detect"},
                 "ego4d.videos_dir": STRUCTURE, "ego4d.source": STRUCTURE,
