@@ -389,7 +389,10 @@ def test_windowed_sfm_poses_the_clip_through_per_window_sub_models(mini_clip_60,
         run = tmp_path / f"w{size}"
         sfm.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out_dir=run / "sfm",
                  scan_uid=info["scan_uid"],
-                 conf=stage_conf("pose_sfm", sfm_window_frames=size, sfm_window_overlap=10))
+                 # One thread: COLMAP's multi-threaded mapping splits this small clip differently
+                 # run to run (in 1 of ~3 windowed runs the last window mapped the hard tail
+                 # wrongly and merge rejected 16 frames that SfM and PnP disagree on).
+                 conf=stage_conf("pose_sfm", sfm_window_frames=size, sfm_window_overlap=10, threads=1))
         register.main(sfm_dir=run / "sfm", out=run / "reg.json", scan_dir=clip / "scan",
                       conf=stage_conf("pose_register"))
         merge.main(frames_dir=clip / "frames", sfm_dir=run / "sfm", registration=run / "reg.json",
