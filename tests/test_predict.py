@@ -283,6 +283,13 @@ def test_scan_surface_is_the_last_fallback_for_peaks_nothing_else_lifts(synth, t
     assert q.pred_3d_vec_world is None and "SfM points" in q.reason
     q = run_predict(tmp, "sfm", scan_dir=scan, min_points=10 ** 6, fallback=False)[(0, "1")]
     assert q.pred_3d_vec_world is None
+    # A broken scan mesh only turns the fallback off (the clip keeps its other predictions); with
+    # depth scan it is the clip's error, naming the file.
+    (scan / "mesh.ply").write_bytes((scan / "mesh.ply").read_bytes()[:-7])
+    q = run_predict(tmp, "sfm", scan_dir=scan, min_points=10 ** 6)[(0, "1")]
+    assert q.pred_3d_vec_world is None and "SfM points" in q.reason
+    with pytest.raises(InputError, match=r"mesh\.ply.*truncated"):
+        run_predict(tmp, "scan", scan_dir=scan)
     empty = ScanDepth(np.zeros((0, 3)), np.zeros((0, 3), int), stage_conf("predict"))
     peak = PosedPeak(f, box_of(poses[f], half=8.0), 0.9, rigid(poses[f]))
     (lifted,) = empty.lift(CAM, [peak])

@@ -117,12 +117,20 @@ class _Lifter:
             if self._scan_dir is None or not Path(self._scan_dir).is_dir():
                 log.info("no scan folder %s: the scan-surface depth is not available", self._scan_dir)
             else:
-                surface = open_scan(self._scan_dir).surface()
-                if surface is None:
-                    log.info("scan %s has no surface mesh: the scan-surface depth is not available",
-                             self._scan_dir)
+                try:
+                    surface = open_scan(self._scan_dir).surface()
+                    mesh = None if surface is None else read_surface(surface)
+                except InputError as exc:
+                    if self.kind == "scan":
+                        raise
+                    # Only a fallback: a broken scan must not cost the clip its other predictions.
+                    log.warning("scan-surface fallback off: %s", exc)
+                    surface = mesh = None
+                if mesh is None:
+                    log.info("scan %s has no usable surface mesh: the scan-surface depth is not "
+                             "available", self._scan_dir)
                 else:
-                    self.scan = ScanDepth(*read_surface(surface), self.conf)
+                    self.scan = ScanDepth(*mesh, self.conf)
                     log.info("scan surface %s: %d triangles", surface, len(self.scan.v0))
         return self.scan
 
