@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from .errors import VQ3DError
+from .pose.windows import invalid as windows_invalid
 
 
 class ConfigError(VQ3DError, ValueError):
@@ -88,11 +89,10 @@ def validate_config(config: dict, source: str = "") -> dict:
 
 
 def _check_windows(pose: dict, source: str) -> None:
-    """SfM windows must advance: overlap below the window (vq3d.pose.windows)."""
-    size, overlap = pose["sfm_window_frames"], pose["sfm_window_overlap"]
-    if size > 0 and overlap >= size:
-        raise ConfigError(f"pose.sfm_window_overlap ({overlap}) must be smaller than "
-                          f"pose.sfm_window_frames ({size}){' in ' + source if source else ''}")
+    """SfM windows must advance (vq3d.pose.windows owns the rule)."""
+    problem = windows_invalid(pose["sfm_window_frames"], pose["sfm_window_overlap"])
+    if problem:
+        raise ConfigError(problem + (f" in {source}" if source else ""))
 
 
 def _check_dataset(config: dict, source: str) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .pose.windows import windows
+from .pose.windows import clip_windows
 
 REF_PIXELS = 640 * 480
 SAFETY = 2.0
@@ -61,8 +61,7 @@ def predicted_seconds(rule: str, size: ClipSize, config: dict) -> float:
         return 10 + n * det * (0.01 + 0.045 * size.queries)
     if rule == "pose_sfm":
         # The quadratic term is incremental mapping's, per mapped window (vq3d.pose.windows).
-        pose = config["pose"]
-        spans = windows(n, int(pose["sfm_window_frames"]), int(pose["sfm_window_overlap"]))
+        spans = clip_windows(n, config["pose"])
         return 0.42 * n * sift + 6.7e-4 * sum((b - a) ** 2 for a, b in spans)
     if rule == "pose_register":
         return 15 + 0.02 * n

@@ -5,6 +5,7 @@ surface predict's `scan` depth casts rays into (vq3d.scan.read_surface). Written
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -41,7 +42,7 @@ _HEADER = ["format binary_little_endian 1.0", "element vertex {n}", "property fl
 
 def read_ply_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """(vertices N×3 float64, triangles M×3 int64) of a mesh.ply in write_ply_mesh's layout."""
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     end = data.find(b"end_header\n")
     if not data.startswith(b"ply\n") or end < 0:
         raise InputError(path, "not a PLY file (no 'ply' magic or no end_header)")

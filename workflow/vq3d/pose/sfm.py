@@ -35,7 +35,7 @@ import pycolmap
 from ..atomic import atomic_dir
 from ..formats.pose_internal import write_sfm_info
 from . import colmap_io, retrieval
-from .windows import windows
+from .windows import clip_windows
 from ..progress import Progress
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def loop_pairs(database: Path, names: list[str], conf: dict) -> list[tuple[str, 
         pairs = retrieval.exhaustive_pairs(names, stride, overlap)
     else:
         raise ValueError(f"pose.sfm_loop_pairs must be one of {LOOP_PAIRS}, got {kind!r}")
-    spans = windows(len(names), int(conf["sfm_window_frames"]), int(conf["sfm_window_overlap"]))
+    spans = clip_windows(len(names), conf)
     if len(spans) == 1:
         return pairs
     # Windowed mapping never uses a pair across windows: match only those inside one (exhaustive
@@ -137,11 +137,11 @@ def match(database: Path, names: list[str], work: Path, conf: dict) -> int:
 
 
 def map_images(database: Path, image_dir: Path, names: list[str], out: Path,
-               camera: pycolmap.Camera | None, conf: dict, all_names: list[str] | None
+               camera: pycolmap.Camera | None, conf: dict, restrict: bool
                ) -> dict[int, pycolmap.Reconstruction]:
-    """One mapping of `names` (`all_names`: they are the whole database, no restriction)."""
+    """One mapping of `names`: a window of the database's images (`restrict`), or all of them."""
     mapper = conf["sfm_mapper"]
-    subset = [] if all_names is not None else list(names)
+    subset = list(names) if restrict else []  # empty: every image of the database
     if mapper == "global":
         log.info("SfM: global mapping of %d images", len(names))
         opts = global_options(conf, camera is not None)
@@ -192,7 +192,7 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
     t0 = time.perf_counter()
     models_dir = work / "models"
     models_dir.mkdir()
-    spans = windows(len(names), int(conf["sfm_window_frames"]), int(conf["sfm_window_overlap"]))
+    spans = clip_windows(len(names), conf)
     if len(spans) > 1:
         log.info("SfM: %s mapping of %d images in %d windows %s", conf["sfm_mapper"], len(names),
                  len(spans), spans)
@@ -201,7 +201,7 @@ def run_sfm(image_dir: Path, names: list[str], camera: pycolmap.Camera | None, w
         out = models_dir / f"window{w}"
         out.mkdir()
         for rec in map_images(database, image_dir, names[start:stop], out, camera, conf,
-                              names if len(spans) == 1 else None).values():
+                              restrict=len(spans) > 1).values():
             recs[len(recs)] = rec
     seconds["mapping"] = time.perf_counter() - t0
     # Renumber largest first so models/0 is the main one.
@@ -225,7 +225,7 @@ def main(frames_dir, intrinsics, out_dir, scan_uid, conf, threads: int = -1):
     if conf["sfm_mapper"] not in MAPPERS:
         raise ValueError(f"pose.sfm_mapper must be one of {MAPPERS}, got {conf['sfm_mapper']!r}")
     names = colmap_io.list_frames(frames_dir)
-    windows(len(names), int(conf["sfm_window_frames"]), int(conf["sfm_window_overlap"]))  # bad: fail now
+    clip_windows(len(names), conf)  # windows that cannot advance fail now, not after matching
     width, height = colmap_io.image_size(Path(frames_dir) / names[0])
     params = colmap_io.read_fisheye(intrinsics, scan_uid, width, height)
     camera = colmap_io.fisheye_camera(params, width, height)

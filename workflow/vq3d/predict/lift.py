@@ -235,24 +235,27 @@ class ScanDepth:
         self.e1, self.e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
         self.conf = conf
 
-    def first_hit(self, origin: np.ndarray, direction: np.ndarray) -> float | None:
-        """Smallest t > 0 with origin + t·direction on a triangle (Möller–Trumbore), or None."""
-        best = np.inf
+    def first_hits(self, origin: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """Per direction, the smallest t > 0 with origin + t·direction on a triangle
+        (Möller–Trumbore), NaN where the ray hits none. What depends only on the origin is
+        computed once per block of triangles for all the rays."""
+        best = np.full(len(directions), np.inf)
         for lo in range(0, len(self.v0), self.CHUNK):
             v0, e1, e2 = (a[lo:lo + self.CHUNK] for a in (self.v0, self.e1, self.e2))
-            p = np.cross(direction, e2)
-            det = np.einsum("ij,ij->i", e1, p)
-            ok = np.abs(det) > 1e-12
-            inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
             tvec = origin - v0
-            u = np.einsum("ij,ij->i", tvec, p) * inv
             q = np.cross(tvec, e1)
-            v = (q @ direction) * inv
-            t = np.einsum("ij,ij->i", e2, q) * inv
-            hit = ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6)
-            if hit.any():
-                best = min(best, float(t[hit].min()))
-        return None if not np.isfinite(best) else best
+            for k, direction in enumerate(directions):
+                p = np.cross(direction, e2)
+                det = np.einsum("ij,ij->i", e1, p)
+                ok = np.abs(det) > 1e-12
+                inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+                u = np.einsum("ij,ij->i", tvec, p) * inv
+                v = (q @ direction) * inv
+                t = np.einsum("ij,ij->i", e2, q) * inv
+                hit = ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6)
+                if hit.any():
+                    best[k] = min(best[k], float(t[hit].min()))
+        return np.where(np.isfinite(best), best, np.nan)
 
     def lift(self, cam, peaks: list[PosedPeak], image_size=None) -> list[Lifted]:
         res = []
@@ -262,12 +265,11 @@ class ScanDepth:
             xy = camera.undistort_normalized(cam, pixels)
             rot = peak.cam_from_world.rotation.matrix()
             origin = camera_centre(peak.cam_from_world)
-            depths = []
-            for x, y in xy[np.all(np.isfinite(xy), axis=1)]:
-                # Direction (x, y, 1) in the camera: the hit's t is its camera z, the depth.
-                t = self.first_hit(origin, rot.T @ np.array([x, y, 1.0]))
-                if t is not None:
-                    depths.append(t)
+            xy = xy[np.all(np.isfinite(xy), axis=1)]
+            # Directions (x, y, 1) in the camera: a hit's t is its camera z, the depth.
+            rays = np.column_stack([xy, np.ones(len(xy))]) @ rot
+            hits = self.first_hits(origin, rays)
+            depths = hits[np.isfinite(hits)]
             if 2 * len(depths) < len(pixels):
                 res.append(Lifted(peak, reason=f"{len(depths)} of {len(pixels)} rays through the box "
                                                "hit the scan surface, need half", extra={"rays": len(depths)}))

@@ -213,10 +213,12 @@ class FeaturesBackend:
         stop = max((j.query_frame for j in jobs), default=0)
         results: dict[tuple[int, str], FrameBoxes] = {j.key: [] for j in jobs}
 
+        colour = any(c.colour is not None for c in crops)  # some query uses the colour cue
+
         def work(fno: int):
             active = [i for i, j in enumerate(jobs) if fno < j.query_frame]
             img, _ = self._working(store.read(fno, gray=True))  # SIFT on the JPEG's own luma
-            bins = colour_cue.working(store.read(fno))[0] if any(c.colour is not None for c in crops) else None
+            bins = colour_cue.working(store.read(fno))[0] if colour else None
             boxes = self.frame_boxes(img, [crops[i] for i in active], [jobs[i] for i in active], top_k, bins)
             return fno, dict(zip(active, boxes))
 
