@@ -137,6 +137,34 @@ def test_merge_refits_sim3_from_pnp_frames(tmp_path):
     assert sim is None and info["source"] is None
 
 
+def test_merge_refuses_a_sim3_the_frames_cannot_fix():
+    """A camera turning on the spot: its PnP centres lie within a few centimetres, so a RANSAC
+    fit of any small scale (even a mirrored one) has every frame as an inlier. Such a Sim(3)
+    would collapse the sub-model's points onto the camera; merge keeps the renders' (here none)
+    and says why. The same frames walked over 1.4 m give the true Sim(3)."""
+    scan_from_model = pycolmap.Sim3d(2.0, pycolmap.Rotation3d(Rotation.random(random_state=3).as_matrix()),
+                                     np.array([1.0, 2.0, 0.0]))
+    model_from_scan = scan_from_model.inverse()
+    conf = stage_conf("pose_merge", register_max_error_m=0.1)
+    none = (np.zeros((0, 3)), np.zeros((0, 3)))
+    rng = np.random.default_rng(0)
+    for step, ok in ((0.004, False), (0.2, True)):
+        gt = {i: _pose(30 + 7 * i, [step * i, 0.5 * step * np.sin(i), 1.5]) for i in range(8)}
+        cam_from_model = {i: model_from_scan.transform_camera_world(p) for i, p in gt.items()}
+        # PnP's own noise: 2 cm on the centres, 0.5° on the rotations
+        pnp = {i: pycolmap.Rigid3d(pycolmap.Rotation3d(
+                   Rotation.from_rotvec(rng.normal(0, np.radians(0.5), 3)).as_matrix() @ p.rotation.matrix()),
+                   np.zeros(3)) for i, p in gt.items()}
+        for i, p in pnp.items():
+            centre = geometry.camera_centre(gt[i]) + rng.normal(0, 0.02, 3)
+            pnp[i] = pycolmap.Rigid3d(p.rotation, -(p.rotation.matrix() @ centre))
+        sim, info = merge.fit_scan_from_model(cam_from_model, pnp, none, None, conf)
+        if ok:
+            assert info["source"] == "pnp" and abs(sim.scale - 2.0) < 0.1
+        else:
+            assert sim is None and info["source"] is None and "span" in info["rejected"]
+
+
 def test_merge_checks_frame_count(tmp_path):
     frames = tmp_path / "frames"
     frames.mkdir()

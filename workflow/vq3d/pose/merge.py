@@ -36,6 +36,10 @@ from . import colmap_io, sim3
 
 log = logging.getLogger(__name__)
 
+# A Sim(3) from frame centres needs them spread over this many RANSAC thresholds
+# (register_max_error_m): closer together they fix neither the scale nor the rotation.
+MIN_SPREAD = 5
+
 
 def load_models(sfm_dir: Path, names: list[str]) -> dict[int, dict[int, pycolmap.Rigid3d]]:
     """{model k: {frame index: cam_from_model}} for every sub-model in sfm_dir/models."""
@@ -79,6 +83,17 @@ def fit_scan_from_model(cam_from_model: dict[int, pycolmap.Rigid3d],
          for i in inlier_frames]))
     sim = sim3.sim3_with_rotation(rot, src[fit.inliers], tgt[fit.inliers])
     residuals = np.linalg.norm(geometry.apply_sim3(sim, src[fit.inliers]) - tgt[fit.inliers], axis=1)
+    threshold = float(conf["register_max_error_m"])
+    spread = float(np.linalg.norm(tgt[fit.inliers] - tgt[fit.inliers].mean(0), axis=1).max())
+    if spread < MIN_SPREAD * threshold or sim.scale <= 0 or np.median(residuals) > threshold:
+        # Centres within a few thresholds of each other (a camera turning on the spot) fit any
+        # small scale, and PnP rotations that disagree with them give a negative one: neither
+        # fixes the sub-model's scale, which predict's SfM depth needs.
+        info["pnp_inliers"] = n_frame_inliers
+        info["rejected"] = (f"{n_frame_inliers} PnP frames span {spread:.2f} m (need "
+                            f"{MIN_SPREAD:g} × {threshold:g} m), scale {sim.scale:.3g}, median "
+                            f"residual {np.median(residuals):.3f} m")
+        return initial, info
     info.update(source="renders+pnp" if initial is not None else "pnp", pnp_inliers=n_frame_inliers,
                 residual_median_m=float(np.median(residuals)))
     return sim, info
@@ -168,9 +183,9 @@ def alignments(models: dict[int, dict], scan_from_submodel: dict[int, pycolmap.S
         if sim is None:  # a registered sub-model always has one: the renders' at least
             info = sim_info[k]
             reason = (f"renders: {report.get(k, {}).get('reason') or 'not registered'}; PnP: "
-                      + (f"{info['pnp_inliers']} of {info['pnp_frames']} frames agree, need "
-                         f"{conf['sim3_min_pnp_frames']}" if conf["refine_with_pnp"] else
-                         "not used (pose.refine_with_pnp: false)"))
+                      + (info.get("rejected") or f"{info['pnp_inliers']} of {info['pnp_frames']} "
+                         f"frames agree, need {conf['sim3_min_pnp_frames']}" if conf["refine_with_pnp"]
+                         else "not used (pose.refine_with_pnp: false)"))
         out.append(ModelAlignment(k, len(models[k]), sim, sim_info[k]["source"] if sim is not None else None, reason))
     return out
 
