@@ -162,7 +162,7 @@ def test_merge_refuses_a_sim3_the_frames_cannot_fix():
         if ok:
             assert info["source"] == "pnp" and abs(sim.scale - 2.0) < 0.1
         else:
-            assert sim is None and info["source"] is None and "span" in info["rejected"]
+            assert sim is None and info["source"] is None and "scale is not fixed" in info["rejected"]
 
 
 def test_merge_checks_frame_count(tmp_path):

@@ -36,9 +36,9 @@ from . import colmap_io, sim3
 
 log = logging.getLogger(__name__)
 
-# A Sim(3) from frame centres needs them spread over this many RANSAC thresholds
-# (register_max_error_m): closer together they fix neither the scale nor the rotation.
-MIN_SPREAD = 5
+# A Sim(3) from frame centres: its median residual must stay under this fraction of the centres'
+# RMS spread, i.e. the centres fix its scale to about this relative error.
+MAX_SCALE_ERROR = 0.1
 
 
 def load_models(sfm_dir: Path, names: list[str]) -> dict[int, dict[int, pycolmap.Rigid3d]]:
@@ -84,15 +84,18 @@ def fit_scan_from_model(cam_from_model: dict[int, pycolmap.Rigid3d],
     sim = sim3.sim3_with_rotation(rot, src[fit.inliers], tgt[fit.inliers])
     residuals = np.linalg.norm(geometry.apply_sim3(sim, src[fit.inliers]) - tgt[fit.inliers], axis=1)
     threshold = float(conf["register_max_error_m"])
-    spread = float(np.linalg.norm(tgt[fit.inliers] - tgt[fit.inliers].mean(0), axis=1).max())
-    if spread < MIN_SPREAD * threshold or sim.scale <= 0 or np.median(residuals) > threshold:
-        # Centres within a few thresholds of each other (a camera turning on the spot) fit any
-        # small scale, and PnP rotations that disagree with them give a negative one: neither
-        # fixes the sub-model's scale, which predict's SfM depth needs.
+    tgt_in = tgt[fit.inliers]
+    spread = float(np.sqrt(((tgt_in - tgt_in.mean(0)) ** 2).sum(1).mean()))
+    residual = float(np.median(residuals))
+    if sim.scale <= 0 or residual > threshold or residual > MAX_SCALE_ERROR * spread:
+        # Centres that hardly spread (a camera turning on the spot) fit any small scale within
+        # the RANSAC threshold, and PnP rotations that disagree with them give a negative one:
+        # neither fixes the sub-model's scale, which its poses and predict's SfM depth need.
         info["pnp_inliers"] = n_frame_inliers
-        info["rejected"] = (f"{n_frame_inliers} PnP frames span {spread:.2f} m (need "
-                            f"{MIN_SPREAD:g} × {threshold:g} m), scale {sim.scale:.3g}, median "
-                            f"residual {np.median(residuals):.3f} m")
+        info["rejected"] = (f"{n_frame_inliers} PnP frames spread {spread:.2f} m (RMS), scale "
+                            f"{sim.scale:.3g}, median residual {residual:.3f} m: the scale is not "
+                            f"fixed (needs a positive scale and a residual under {threshold:g} m "
+                            f"and {MAX_SCALE_ERROR:g} × the spread)")
         return initial, info
     info.update(source="renders+pnp" if initial is not None else "pnp", pnp_inliers=n_frame_inliers,
                 residual_median_m=float(np.median(residuals)))
