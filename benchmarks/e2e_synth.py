@@ -60,7 +60,7 @@ def egoloc_config(config: dict) -> dict:
     c = copy.deepcopy(config)
     c.setdefault("detect", {}).setdefault("peaks", {})["method"] = "all"
     c.setdefault("predict", {}).update(aggregation="mf_weighted2d", undistort=False, fallback=False,
-                                      sfm_surface_offset=0.0)
+                                      sfm_surface_offset=0.0, crop_anchor_m=None)
     c.setdefault("pose", {}).update(pnp=False, refine_with_pnp=False, interpolate_max_gap=0)
     return c
 
@@ -177,7 +177,8 @@ def predict_variant(data: Path, results: Path, out: Path, conf: dict, peaks: str
         predict_main(detections, results / "poses" / f"{clip}.json",
                      results / "pose" / clip / "sfm", data / "vq_val_vq3d.json",
                      data / "scan_to_intrinsics.json", path, clip, ref["scan_uid"], full,
-                     scan_from_model=merged if merged.is_file() else None)
+                     scan_from_model=merged if merged.is_file() else None,
+                     scan_dir=data / "scans" / ref["scan_uid"])
         files.append(path)
     sub = out / "submission.json"
     submission_stage.main(files, data / "vq3d_val.json", sub,

@@ -45,7 +45,7 @@ POSE = {
 }
 PREDICT_ALWAYS = ["depth", "aggregation", "min_points", "max_depth_m", "sfm_surface_offset",
                   "triangulation_max_error_deg", "triangulation_min_angle_deg", "fallback",
-                  "undistort"]
+                  "undistort", "crop_anchor_m"]
 MONO = ["mono_checkpoint", "mono_input_size", "mono_output"]
 NMS = ["nms_threshold", "nms_fusion_threshold"]
 FEATURES = ["max_side", "min_side", "max_keypoints", "crop_min_side", "ratio", "min_inliers",

@@ -179,7 +179,8 @@ def write_sfm(path: Path, poses: dict, obj, walls, sfm_from_scan=SFM_FROM_SCAN):
 
 
 def write_inputs(tmp: Path, poses: dict, peaks: list[tuple[int, tuple, float]], pose_query=True,
-                 crop_box=(2, (1, 1, 11, 11))):
+                 crop_box=(2, (1, 1, 11, 11)), frames=()):
+    """`frames`: (frame, [(box, score), ...]) the detector scored, besides the peaks."""
     good = [False] * N_FRAMES
     mats = [np.zeros((3, 4)).tolist()] * N_FRAMES
     for f, P in poses.items():
@@ -194,6 +195,7 @@ def write_inputs(tmp: Path, poses: dict, peaks: list[tuple[int, tuple, float]], 
     write_doc(tmp / "queries.json", vq2d_doc({VIDEO: [vq2d_clip(CLIP, [qsets], end=6.0)]}))
     det = ClipDetections(CLIP, "precomputed", [QueryDetections(
         0, "1", QUERY_FRAME, 2, (W, H),
+        frames=[(f, [ScoredBox(*b, s) for b, s in boxes]) for f, boxes in frames],
         peaks=[Peak(f, ScoredBox(*b, s)) for f, b, s in peaks])])
     write_clip_detections(tmp / "det.json", det)
 
@@ -238,14 +240,18 @@ def test_sfm_depth_recovers_centre(synth):
     assert preds[(0, "2")].pred_3d_vec_world is None and "no detections" in preds[(0, "2")].reason
 
 
-def _scan_with_cube(root: Path, half: float = 0.04) -> Path:
-    """A synthetic scan folder whose surface is a cube of half-size `half` around CENTRE and a
-    floor 1 m below it (what rays beside the cube hit)."""
+def _scan_with_cube(root: Path, half: float = 0.04, centres=(CENTRE,)) -> Path:
+    """A synthetic scan folder whose surface is a cube of half-size `half` around each of
+    `centres` (CENTRE) and a floor 1 m below CENTRE (what rays beside the cubes hit)."""
     from vq3d.formats.ply import write_ply_mesh
     corners = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
     quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
-    verts = list(CENTRE + half * corners)
-    faces = [(a, b, c) for q in quads for a, b, c in [(q[0], q[1], q[2]), (q[0], q[2], q[3])]]
+    verts, faces = [], []
+    for centre in centres:
+        base = len(verts)
+        verts += list(centre + half * corners)
+        faces += [(base + a, base + b, base + c) for q in quads
+                  for a, b, c in [(q[0], q[1], q[2]), (q[0], q[2], q[3])]]
     base = len(verts)
     verts += [CENTRE + [dx, dy, -1.0] for dx, dy in ((-9, -9), (9, -9), (9, 9), (-9, 9))]
     faces += [(base, base + 1, base + 2), (base, base + 2, base + 3)]
@@ -294,6 +300,44 @@ def test_scan_surface_is_the_last_fallback_for_peaks_nothing_else_lifts(synth, t
     peak = PosedPeak(f, box_of(poses[f], half=8.0), 0.9, rigid(poses[f]))
     (lifted,) = empty.lift(CAM, [peak])
     assert lifted.point_world is None and lifted.reason.startswith("0 of 9 rays")
+
+
+def test_crop_anchor_finds_the_crops_instance_among_repeats(synth, tmp_path):
+    """Two identical cubes: the queried one at CENTRE and a repeat 0.7 m above it. The peak is on
+    the repeat (appearance alone cannot tell them apart); the visual crop, in a posed frame, shows
+    the queried one. With crop_anchor_m the last boxes before the query frame that lift near the
+    crop's point replace the peak; off, or with no such box (the object may have moved), the
+    peak stays; an unposed crop frame changes nothing."""
+    tmp, poses = synth
+    twin = CENTRE + [0.0, 0.0, 0.7]
+    scan = _scan_with_cube(tmp_path / "scan", centres=(CENTRE, twin))
+
+    def box_at(frame, point, half=8.0):
+        u, v = colmap_cam(CAM).img_from_cam(to_camera(poses[frame], point))[0]
+        return (u - half, v - half, u + half, v + half)
+
+    peak = (21, box_at(21, twin), 0.6)
+    crop = (12, box_at(12, CENTRE))
+    seen = [(3, [(box_at(3, CENTRE), 0.4)]), (8, [(box_at(8, CENTRE), 0.5), (box_at(8, twin), 0.45)]),
+            (17, [(box_at(17, twin), 0.2)]), (21, [(peak[1], 0.6)])]
+    write_inputs(tmp, poses, [peak], crop_box=crop, frames=seen)
+    q = run_predict(tmp, "scan", scan_dir=scan)[(0, "1")]
+    assert np.linalg.norm(q.pred_3d_vec_world - CENTRE) < 0.07
+    used = {p.frame: p for p in q.peaks}
+    assert sorted(used) == [3, 8, 21]  # the two sightings of the crop's instance, latest first
+    assert "not the visual crop's instance" in used[21].reason and used[8].reason is None
+    np.testing.assert_allclose(q.pred_3d_vec_query_frame, to_camera(poses[QUERY_FRAME], q.pred_3d_vec_world)[0])
+    # Off: the peak's instance.
+    q = run_predict(tmp, "scan", scan_dir=scan, crop_anchor_m=None)[(0, "1")]
+    assert np.linalg.norm(q.pred_3d_vec_world - twin) < 0.07
+    # No box before the query frame near the crop's instance: the peak stays.
+    write_inputs(tmp, poses, [peak], crop_box=crop, frames=[f for f in seen if f[0] in (17, 21)])
+    q = run_predict(tmp, "scan", scan_dir=scan)[(0, "1")]
+    assert np.linalg.norm(q.pred_3d_vec_world - twin) < 0.07 and all(p.reason is None for p in q.peaks)
+    # The crop's frame has no pose: nothing to check against.
+    write_inputs(tmp, poses, [peak], crop_box=(13, crop[1]), frames=seen)
+    q = run_predict(tmp, "scan", scan_dir=scan)[(0, "1")]
+    assert np.linalg.norm(q.pred_3d_vec_world - twin) < 0.07
 
 
 def test_sfm_depth_maps_points_with_pose_merges_scan_from_model(synth, tmp_path):

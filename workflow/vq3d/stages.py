@@ -96,7 +96,7 @@ CONFIG_READS: dict[str, tuple[str, tuple[str, ...]]] = {
                             "max_disagreement_m", "interpolate_max_gap")),
     "predict": ("predict", ("depth", "aggregation", "fallback", "undistort", "min_points",
                             "max_depth_m", "sfm_surface_offset", "triangulation_max_error_deg",
-                            "triangulation_min_angle_deg")),
+                            "triangulation_min_angle_deg", "crop_anchor_m")),
 }
 
 DETECT_BACKEND_KEYS = {"features": ("features",), "siamrcnn": ("siamrcnn",),

@@ -163,12 +163,25 @@ class _Lifter:
                 return lifted, name
         return [], None
 
+    def lift_any(self, cam, peaks: list[PosedPeak], image_size) -> list[Lifted]:
+        """Each peak lifted on its own by the configured source, else by the other single-view
+        sources (sfm, scan) where the fallbacks are on; the Lifted of the last source tried."""
+        out = []
+        for peak in peaks:
+            lifted = self.lift(cam, [peak], image_size)[0] if self.kind != "triangulate" else None
+            if (lifted is None or lifted.point_world is None) and self.fallback:
+                for name, get in (("sfm", self._get_sfm), ("scan", self._get_scan)):
+                    if name != self.kind and get() is not None:
+                        lifted = get().lift(cam, [peak], image_size)[0]
+                        if lifted.point_world is not None:
+                            break
+            out.append(lifted if lifted is not None else Lifted(peak, reason="no single-view depth"))
+        return out
+
     def lift_crop(self, cam, crop: PosedPeak, peaks: list[PosedPeak], image_size) -> Lifted | None:
         """The visual crop (a box of the object given with the query, in a posed frame): its SfM
         depth, else the triangulation of its box centre with the peaks' box centres, else its
         scan-surface depth."""
-        if not self.fallback:
-            return None
         sfm = self._get_sfm()
         if sfm is not None:
             lifted = sfm.lift(cam, [crop], image_size)[0]
@@ -191,6 +204,67 @@ class CropBox:
 
     frame: int
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
+
+
+CANDIDATE_SCORE_RATIO = 0.5  # anchor_to_crop: boxes this fraction of the query's best score, or more
+CANDIDATE_FRAMES = 300      # ... in at most this many posed frames (latest first)
+MATCH_FRAMES = 3            # ... until this many frames have a box at the crop's instance
+
+
+def anchor_to_crop(qp: QueryPrediction, qdet, poses: ClipPoses, cam, lifter: _Lifter, conf: dict,
+                   crop: CropBox, point: np.ndarray) -> np.ndarray:
+    """The query's 3D point checked against its visual crop's instance (`crop_anchor_m`).
+
+    The crop shows the queried instance; lifted from its posed frame (SfM depth, else the scan
+    surface) it locates that instance. A peak further than `crop_anchor_m` from it is on another
+    instance (a repeat or look-alike of the object: the peak picker only sees appearance). Then
+    the last sighting of the crop's instance is searched among the detector's boxes before the
+    query frame (latest first): boxes whose lift lies within `crop_anchor_m` of the crop's point.
+    The lifts of the latest MATCH_FRAMES such frames are aggregated and replace the peaks'. With
+    no such box the peaks stay (the object may have been moved after the crop's frame). Updates
+    qp.peaks; returns the point."""
+    crop_cam_from_world = frame_cam_from_world(poses, crop.frame)
+    if crop_cam_from_world is None:
+        return point
+    crop_lift = lifter.lift_crop(cam, PosedPeak(crop.frame, crop.box, 1.0, crop_cam_from_world), [],
+                                 qdet.image_size)
+    if crop_lift is None:
+        return point
+    radius = float(conf["crop_anchor_m"])
+    off = float(np.linalg.norm(point - crop_lift.point_world))
+    if off <= radius:
+        return point
+    boxes = [(f, b) for f, bs in qdet.frames for b in bs if f < qp.query_frame]
+    best = max((b.score for _, b in boxes), default=0.0)
+    matches, n_frames = [], 0
+    for frame in sorted({f for f, b in boxes if b.score >= CANDIDATE_SCORE_RATIO * best}, reverse=True):
+        cam_from_world = frame_cam_from_world(poses, frame)
+        if cam_from_world is None:
+            continue
+        n_frames += 1
+        cands = [PosedPeak(frame, (b.x1, b.y1, b.x2, b.y2), float(b.score), cam_from_world)
+                 for f, b in boxes if f == frame and b.score >= CANDIDATE_SCORE_RATIO * best]
+        near = [l for l in lifter.lift_any(cam, cands, qdet.image_size) if l.point_world is not None
+                and np.linalg.norm(l.point_world - crop_lift.point_world) <= radius]
+        if near:
+            matches.append(max(near, key=lambda l: l.peak.score))
+        if len(matches) >= MATCH_FRAMES or n_frames >= CANDIDATE_FRAMES:
+            break
+    if not matches:
+        log.info("query %s: the peaks are %.2f m from the visual crop's instance (frame %d) and no "
+                 "box before the query frame is near it: the peaks are kept", qdet.key, off, crop.frame)
+        return point
+    log.info("query %s: the peaks are %.2f m from the visual crop's instance (frame %d): its last "
+             "sighting, frame(s) %s, replaces them", qdet.key, off, crop.frame,
+             sorted(l.peak.frame for l in matches))
+    why = f"not the visual crop's instance ({off:.2f} m from it, predict.crop_anchor_m {radius:g})"
+    qp.peaks = [PeakPrediction(p.frame, p.box, p.score, p.point, p.depth, p.reason or why)
+                for p in qp.peaks]
+    qp.peaks += [PeakPrediction(l.peak.frame, l.peak.box, l.peak.score, l.point_world, l.depth)
+                 for l in matches]
+    qp.peaks.sort(key=lambda p: p.frame)
+    return agg.aggregate([l.point_world for l in matches], [l.peak.score for l in matches],
+                         [l.peak.frame for l in matches], conf["aggregation"], conf)
 
 
 def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: _Lifter,
@@ -229,7 +303,7 @@ def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: 
                                        by_frame[p.frame].depth) if p.frame in by_frame else p
                         for p in qp.peaks]
         crop_cam_from_world = None if crop is None else frame_cam_from_world(poses, crop.frame)
-        if not good and crop_cam_from_world is not None:
+        if not good and crop_cam_from_world is not None and lifter.fallback:
             crop_peak = PosedPeak(crop.frame, crop.box, 1.0, crop_cam_from_world)
             lifted_crop = lifter.lift_crop(cam, crop_peak, usable, qdet.image_size)
             if lifted_crop is not None:
@@ -241,6 +315,8 @@ def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: 
             return qp
     point = agg.aggregate([l.point_world for l in good], [l.peak.score for l in good],
                           [l.peak.frame for l in good], conf["aggregation"], conf)
+    if conf["crop_anchor_m"] is not None and crop is not None:
+        point = anchor_to_crop(qp, qdet, poses, cam, lifter, conf, crop, point)
     qp.pred_3d_vec_world = point
     if query_cam_from_world is not None:
         qp.pred_3d_vec_query_frame = to_camera(query_cam_from_world, point)[0]
