@@ -39,6 +39,7 @@ def main() -> int:
 
     from vq3d.config import load_config
     from vq3d.detect import detect_clip
+    from vq3d.detect.peaks import pick_clip
 
     work = Path(args.work or tempfile.mkdtemp(prefix="detect_synth."))
     config = load_config("config.yaml") if Path("config.yaml").exists() else load_config()
@@ -57,7 +58,7 @@ def main() -> int:
         frames_dir = work / "frames" / clip_uid
         boxes = synth_clip_frames(data, qpath, frames_dir, clip_uid, gt_clips, config["frames"])
         t = time.perf_counter()
-        det = detect_clip(frames_dir, qpath, clip_uid, conf)
+        det = pick_clip(detect_clip(frames_dir, qpath, clip_uid, conf), conf["peaks"])
         seconds += time.perf_counter() - t
         frames_scored += max((q.query_frame for q in det.queries), default=0)
         for q in det.queries:
@@ -87,10 +88,12 @@ def fixture_bench(args) -> int:
     """The same figures on hand-made clips (object pasted with warps/scale/light, distractor)."""
     import detect_fixture as fx
     from vq3d.detect import detect_clip
+    from vq3d.detect.peaks import pick_clip
 
     work = Path(args.work or tempfile.mkdtemp(prefix="detect_fixture."))
     from vq3d.stages import stage_conf
-    conf = stage_conf("detect", features={"threads": args.threads}, peaks={"method": args.peaks})
+    conf = stage_conf("detect", features={"threads": args.threads})
+    peaks = stage_conf("peaks", peaks={"method": args.peaks})["peaks"]
     hit = last_ok = frames_scored = 0
     n_peaks, seconds = [], 0.0
     for seed in range(args.fixture):
@@ -101,7 +104,8 @@ def fixture_bench(args) -> int:
         fx.write_query_file(work / f"c{seed}" / "q.json", f"clip-{seed}", [{
             "query_frame": 190, "crop": crop, "track": [(f, b[0], b[1], b[2] - b[0], b[3] - b[1]) for f, b in gt.items()]}])
         t = time.perf_counter()
-        q = detect_clip(work / f"c{seed}" / "frames", work / f"c{seed}" / "q.json", f"clip-{seed}", conf).queries[0]
+        q = pick_clip(detect_clip(work / f"c{seed}" / "frames", work / f"c{seed}" / "q.json", f"clip-{seed}", conf),
+                      peaks).queries[0]
         seconds += time.perf_counter() - t
         frames_scored += 190
         n_peaks.append(len(q.peaks))

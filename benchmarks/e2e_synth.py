@@ -94,7 +94,7 @@ def detect_diagnostics(data: Path, results: Path) -> list[dict]:
     rows = []
     for g in gt_queries:
         clip = g["clip_uid"]
-        det = read_clip_detections(results / "detect" / f"{clip}.json")
+        det = read_clip_detections(results / "peaks" / f"{clip}.json")
         q = det.get(g["annotation_index"], str(g["query_set"]))
         boxes = json.loads((data / "gt" / "boxes" / f"{clip}.json").read_text())["frames"]
         obj = str(g["object_index"])
@@ -166,7 +166,7 @@ def predict_variant(data: Path, results: Path, out: Path, conf: dict, peaks: str
     files = []
     for clip, ref in sorted(gt_clips.items()):
         path = out / "predict" / f"{clip}.json"
-        detections = results / "detect" / f"{clip}.json"
+        detections = results / "peaks" / f"{clip}.json"
         if peaks is not None:
             det = read_clip_detections(detections)
             for q in det.queries:

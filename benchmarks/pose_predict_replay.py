@@ -52,7 +52,7 @@ def replay(results: Path, queries: Path, intrinsics: Path, out: Path, depths, re
             # As with imported poses, predict's own Sim(3) fit reads sfm_sim3_threshold_m.
             conf = {**stage_conf("predict", depth=depth),
                     "sfm_sim3_threshold_m": defaults("predict")["sfm_sim3_threshold_m"]}
-            predict(detections=results / "detect" / f"{clip}.json", poses=outputs["poses"],
+            predict(detections=results / "peaks" / f"{clip}.json", poses=outputs["poses"],
                     sfm_dir=pose_dir / "sfm", queries=queries, intrinsics=intrinsics,
                     out=clip_out / f"predict_{depth}.json", clip_uid=clip, scan_uid=scan_uid,
                     conf=conf, **extra)

@@ -144,6 +144,7 @@ def run_detect(run: Run, root: Path) -> dict:
     from vq3d import frames as frames_stage
     from vq3d.config import validate_config
     from vq3d.detect import main as detect_main
+    from vq3d.detect.peaks import main as peaks_main
     from vq3d.formats.clip_detections import read_clip_detections
     from vq3d.synth.generate import generate
 
@@ -160,8 +161,9 @@ def run_detect(run: Run, root: Path) -> dict:
         if summary["count"] != ref["n_frames"]:
             raise AssertionError(f"{clip}: the frames stage extracted {summary['count']} frames, the "
                                  f"ground truth has {ref['n_frames']}")
-        out = root / "detect" / f"{clip}.json"
-        detect_main(frames, queries, out, clip, config["detect"])
+        scores, out = root / "scores" / f"{clip}.json", root / "detect" / f"{clip}.json"
+        detect_main(frames, queries, scores, clip, config["detect"])
+        peaks_main(scores, out, clip, config["detect"])
         detections[clip] = read_clip_detections(out)
     return {"clips": len(clips), **detection_metrics(data, detections)}
 
@@ -185,7 +187,7 @@ def run_full(run: Run, root: Path, cores: int = 2) -> dict:
     results, data = root / "results", root / "data" / "synth"
     metrics = json.loads((results / "metrics.json").read_text())
     clips = json.loads((data / "gt" / "clips.json").read_text())
-    detections = {c: read_clip_detections(results / "detect" / f"{c}.json") for c in clips}
+    detections = {c: read_clip_detections(results / "peaks" / f"{c}.json") for c in clips}
     keep = ("succ", "succ_star", "qwp", "l2", "angle", "n_queries", "n_with_3d", "n_with_pose")
     return {"clips": len(clips), **detection_metrics(data, detections),
             **{k: metrics.get(k) for k in keep}}

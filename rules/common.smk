@@ -49,8 +49,8 @@ if KIND == "ego4d" and not (FILES["queries"] and Path(FILES["queries"]).is_file(
     CLIP_SIZES = {clip: resources.ClipSize(2401, 1920, 1440) for clip in CLIPS}  # Ego4D's median clip
 else:
     CLIP_SIZES = resources.clip_sizes(config, FILES, CLIPS)
-CLIP_RULES = ["frames", "detect", "pose_import"] if PRECOMPUTED_POSES else [
-    "frames", "detect", "pose_sfm", "pose_register", "pose_pnp", "pose_merge"]
+CLIP_RULES = ["frames", "detect", "peaks", "pose_import"] if PRECOMPUTED_POSES else [
+    "frames", "detect", "peaks", "pose_sfm", "pose_register", "pose_pnp", "pose_merge"]
 CLIP_RULES += ["predict", "report_trajectory", "report_detections"]
 if workflow.is_main_process and CLIPS:
     print(resources.run_prediction(CLIP_SIZES, config, CLIP_RULES, THREADS), file=sys.stderr)

@@ -1,8 +1,9 @@
-# Stage 3: score the frames before each query frame against the visual crop, then pick peaks.
+# Stage 3: score the frames before each query frame against the visual crop, then pick peaks
+# (its own rule: a peak setting reruns this cheap step, not the detector).
 
 
 rule detect:
-    """Per-frame top-k boxes and detection peaks for every query of one clip."""
+    """Per-frame top-k boxes for every query of one clip."""
     input:
         frames_dir=rules.frames.output.out_dir,
         queries=FILES["queries"],
@@ -27,10 +28,36 @@ rule detect:
         SCRIPT
 
 
+rule peaks:
+    """Every query's detection peaks, picked from detect's per-frame boxes."""
+    input:
+        detections=rules.detect.output.out,
+    output:
+        out=str(RESULTS / "peaks" / "{clip}.json"),
+    params:
+        clip_uid="{clip}",
+        conf=config_slice(config, "peaks"),
+    log:
+        str(LOGS / "peaks" / "{clip}.log"),
+    benchmark:
+        str(BENCH / "peaks" / "{clip}.tsv")
+    # In detect's group (seconds of CPU): detect, peaks and the detection figure stay one
+    # connected component, i.e. one Slurm job; a peaks-only rerun asks for no GPU (no gres).
+    group:
+        "clip_gpu"
+    resources:
+        runtime=clip_runtime("peaks"),
+        mem_mb=clip_mem("peaks"),
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        SCRIPT
+
+
 rule export_peaks:
     """The split's detections in EgoLoc's published formats (peak file and per-frame dump)."""
     input:
-        detections=expand(rules.detect.output.out, clip=sorted(CLIPS)),
+        detections=expand(rules.peaks.output.out, clip=sorted(CLIPS)),
         queries=FILES["queries"],
     output:
         peaks=str(RESULTS / f"vq2d_{SPLIT}_vq3d_peak_clip.json"),

@@ -7,7 +7,7 @@ rule predict:
         unpack(mono_frames),
         unpack(merged_scan_from_model),
         unpack(synth_scans),
-        detections=rules.detect.output.out,
+        detections=rules.peaks.output.out,
         poses=POSES,
         sfm_dir=rules.pose_sfm.output.out_dir,
         queries=FILES["queries"],

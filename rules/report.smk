@@ -67,7 +67,7 @@ rule report_trajectory:
 rule report_detections:
     """Per query of one clip: score curve with peaks, visual crop, last-peak frame with its box."""
     input:
-        detections=rules.detect.output.out,
+        detections=rules.peaks.output.out,
         queries=FILES["queries"],
         frames_dir=rules.frames.output.out_dir,
     output:

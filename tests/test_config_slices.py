@@ -74,7 +74,7 @@ EXPECTED: dict[str, set | str] = {
     "frames.jpeg_quality": {"frames"},
     "detect.backend": {"detect"}, "detect.top_k": {"detect"},
     "detect.precomputed": set(),  # read by the precomputed backend only
-    **{f"detect.peaks.{k}": {"detect"} for k in
+    **{f"detect.peaks.{k}": {"peaks"} for k in
        ["method", "smoothing", "distance", "width", "prominence", "min_score"]},
     **{f"detect.features.{k}": {"detect"} for k in FEATURES},
     **{f"detect.siamrcnn.{k}": set() for k in SIAMRCNN},  # backend features

@@ -18,7 +18,8 @@ from vq3d.detect.backends.precomputed import PrecomputedBackend
 from vq3d import stage_runner
 from vq3d.detect.backends.siamrcnn import SiamRCNNBackend, reference_window
 from vq3d.detect.export import main as export_main
-from vq3d.detect.peaks import find_signal_peaks, pick_peaks, smooth
+from vq3d.detect.peaks import find_signal_peaks, pick_clip, pick_peaks, smooth
+from vq3d.detect.peaks import main as peaks_main
 from vq3d.config import defaults
 from vq3d.errors import DependencyError, InputError
 from vq3d.stages import stage_conf
@@ -41,7 +42,7 @@ def scene(tmp_path_factory):
                             crop_frame=CROP_FRAME, query_frame=QF)
     fx.write_query_file(root / "q.json", CLIP, [{"query_frame": QF, "crop": crop,
                                                  "track": [(f, *_xywh(b)) for f, b in gt.items()]}])
-    det = detect_clip(root / "frames", root / "q.json", CLIP, stage_conf("detect", peaks={"method": "all"}))
+    det = pick_clip(detect_clip(root / "frames", root / "q.json", CLIP, DETECT), {**PEAKS, "method": "all"})
     return SimpleNamespace(root=root, gt=gt, crop=crop, det=det)
 
 
@@ -283,10 +284,12 @@ def test_detect_clip_survives_peaks_on_boxless_frames(scene, tmp_path):
             return {jobs[0].key: _frames(s)}
 
     det = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, DETECT, backend=Holes())
-    (q,) = det.queries
+    assert det.queries[0].peaks == []  # detect scores; stage peaks picks
+    (q,) = pick_clip(det, PEAKS).queries
     assert [p.frame for p in q.peaks] == [13]
     Holes.detect = lambda self, store, jobs, top_k: {jobs[0].key: _frames(np.zeros(QF))}
-    det = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, DETECT, backend=Holes())
+    det = pick_clip(detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, DETECT, backend=Holes()),
+                    PEAKS)
     assert det.queries[0].peaks == [] and "no frame" in det.queries[0].reason
     write_clip_detections(tmp_path / "d.json", det)  # the reason travels to predict
     assert read_clip_detections(tmp_path / "d.json").queries[0].reason == det.queries[0].reason
@@ -404,8 +407,9 @@ def test_siamrcnn_config_errors_name_the_key(scene, tmp_path, conf, msg):
 # -- exports and the precomputed backend ------------------------------------------------------
 @pytest.mark.parametrize("split", ["val", "test"])
 def test_export_then_precomputed_round_trip(scene, tmp_path, split):
-    d = tmp_path / "d.json"
-    main(scene.root / "frames", scene.root / "q.json", d, CLIP, stage_conf("detect", peaks={"method": "all"}))
+    scores, d = tmp_path / "scores.json", tmp_path / "d.json"
+    main(scene.root / "frames", scene.root / "q.json", scores, CLIP, DETECT)
+    peaks_main(scores, d, CLIP, stage_conf("peaks", peaks={**PEAKS, "method": "all"}))
     export_main([str(d)], scene.root / "q.json", tmp_path / "peaks.json", tmp_path / "dump.json", split)
     ours = read_clip_detections(d).queries[0]
     from vq3d.formats.peaks import read_peaks
@@ -415,11 +419,34 @@ def test_export_then_precomputed_round_trip(scene, tmp_path, split):
     assert [p.frame for p in from_peaks.peaks] == [p.frame for p in ours.peaks]
     for a, b in zip(from_peaks.peaks, ours.peaks):
         assert abs(a.box.x1 - b.box.x1) <= 1 and abs(a.box.y2 - b.box.y2) <= 1
-    from_dump = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP,
-                            stage_conf("detect", peaks={"method": "all"}),
-                            backend=PrecomputedBackend(str(tmp_path / "dump.json"))).queries[0]
+    from_dump = pick_clip(detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, DETECT,
+                                      backend=PrecomputedBackend(str(tmp_path / "dump.json"))),
+                          {**PEAKS, "method": "all"}).queries[0]
     assert [f for f, _ in from_dump.frames] == list(range(QF))
     assert [p.frame for p in from_dump.peaks] == [p.frame for p in ours.peaks]
+
+
+def test_peaks_stage_picks_from_scores_and_keeps_a_peak_files_peaks(scene, tmp_path):
+    """Stage peaks: detect's scored frames in, peaks by the configured method out; a query that
+    arrives with peaks (EgoLoc's peak file, no scored frames) keeps them whatever the method; the
+    file of another clip is refused, naming it."""
+    scores = tmp_path / "scores.json"
+    main(scene.root / "frames", scene.root / "q.json", scores, CLIP, DETECT)
+    assert all(q.peaks == [] for q in read_clip_detections(scores).queries)
+    by_method = {}
+    for method in ("vq2d", "all"):
+        peaks_main(scores, tmp_path / f"{method}.json", CLIP, stage_conf("peaks", peaks={**PEAKS, "method": method}))
+        by_method[method] = [p.frame for p in read_clip_detections(tmp_path / f"{method}.json").queries[0].peaks]
+        assert by_method[method] and set(by_method[method]) <= set(VISIBLE)
+    assert by_method["vq2d"] == by_method["all"][-1:]  # the most recent peak
+    export_main([str(tmp_path / "all.json")], scene.root / "q.json", tmp_path / "pf.json", tmp_path / "dump.json", "val")
+    det = detect_clip(scene.root / "frames", scene.root / "q.json", CLIP, DETECT,
+                      backend=PrecomputedBackend(str(tmp_path / "pf.json")))
+    write_clip_detections(tmp_path / "pf_det.json", det)
+    peaks_main(tmp_path / "pf_det.json", tmp_path / "kept.json", CLIP, stage_conf("peaks", peaks={**PEAKS, "method": "vq2d"}))
+    assert [p.frame for p in read_clip_detections(tmp_path / "kept.json").queries[0].peaks] == by_method["all"]
+    with pytest.raises(InputError, match=r"scores\.json.*clip_uid"):
+        peaks_main(scores, tmp_path / "x.json", "other-clip", stage_conf("peaks"))
 
 
 def test_precomputed_reads_real_egoloc_val_peaks(anchors):

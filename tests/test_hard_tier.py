@@ -32,7 +32,7 @@ def run_hard(repo, workdir, seed: int) -> dict:
     gt_q = json.loads((data / "gt" / "queries.json").read_text())
     (clip, info), = json.loads((data / "gt" / "clips.json").read_text()).items()
     summary = json.loads((results / "pose" / clip / "summary.json").read_text())
-    det = json.loads((results / "detect" / f"{clip}.json").read_text())
+    det = json.loads((results / "peaks" / f"{clip}.json").read_text())
     return {"metrics": metrics, "gt_queries": gt_q, "n_frames": info["n_frames"], "posed": summary["posed"],
             "summary": summary, "detections": det}
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 # Stages a clip's prediction waits for, in pipeline order, and how their log is named: by clip,
 # download by video or clip uid, scan_refs by the clip's scan folder (one job serves its clips).
-STAGES = ["download", "frames", "detect", "pose_sfm", "scan_refs", "pose_register", "pose_pnp",
+STAGES = ["download", "frames", "detect", "peaks", "pose_sfm", "scan_refs", "pose_register", "pose_pnp",
           "pose_merge", "pose_import", "predict"]
 
 

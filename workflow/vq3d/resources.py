@@ -72,6 +72,8 @@ def predicted_seconds(rule: str, size: ClipSize, config: dict) -> float:
         k = int(config["pose"]["pnp_check_stride"])
         share = 1.0 if k <= 1 else min(1.0, 1.0 / k + PNP_UNREGISTERED)
         return 10 + 0.2 * n * sift * share
+    if rule == "peaks":
+        return 2 + 0.001 * n * size.queries
     if rule in ("pose_merge", "pose_import"):
         return 2 + 0.005 * n
     if rule == "predict":

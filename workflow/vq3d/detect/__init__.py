@@ -1,6 +1,7 @@
 """Detect stage: score each query's frames 0 .. query_frame-1 against its visual crop, keep the
-top-k boxes per frame, pick the detection peaks, write `R/detect/<clip>.json`
-(format: `vq3d.formats.clip_detections`).
+top-k boxes per frame, write `R/detect/<clip>.json` (format: `vq3d.formats.clip_detections`, no
+peaks: stage `peaks`, vq3d.detect.peaks, picks them from these boxes, so that a peak setting does
+not rerun the detector). Only EgoLoc's precomputed peak file brings peaks of its own.
 
 Backends (`conf["backend"]`): `features` (weight-free SIFT + geometric verification, the default),
 `siamrcnn` (Ego4D's VQ2D SiamRCNN through detectron2, GPU), `precomputed` (EgoLoc's shared per-frame
@@ -20,8 +21,6 @@ from ..ids import check_id
 from .backends import make_backend
 from .backends.base import QueryJob
 from .framestore import CropSpec, FrameStore
-from .peaks import METHODS as PEAK_METHODS
-from .peaks import min_score_for, pick_peaks
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +43,6 @@ def _jobs(queries_path: str, queries: list, store: FrameStore) -> list[QueryJob]
                         int(ow), int(oh))
         jobs.append(QueryJob((q.annotation_index, q.query_set), crop, q.query_frame, where, q))
     return jobs
-
-
-def _no_peak_reason(frames, precomputed: bool) -> str:
-    if precomputed:
-        return "the precomputed peak file has no box for this query"
-    if not frames:
-        return "no frame was scored"
-    return f"no frame of {len(frames)} scored before the query frame has a box"
 
 
 def detect_clip(frames_dir, queries, clip_uid: str, conf: dict, backend=None) -> ClipDetections:
@@ -77,24 +68,19 @@ def detect_clip(frames_dir, queries, clip_uid: str, conf: dict, backend=None) ->
     log.info("clip %s: %d queries, %d frames scored by %s in %.1f s", clip_uid, len(jobs), n_frames,
              backend.name, time.perf_counter() - t0)
     out = ClipDetections(clip_uid, backend.name)
-    precomputed_peaks = getattr(backend, "peaks", {})
-    # min_score null: Ego4D's threshold for this backend (0.50 for siamrcnn)
-    peak_conf = {**conf["peaks"], "min_score": min_score_for(conf["peaks"], backend.name)}
+    precomputed_peaks = getattr(backend, "peaks", {})  # EgoLoc's peak file: its peaks are final
     for j in jobs:
         frames = per_query.get(j.key, [])
-        peaks = precomputed_peaks.get(j.key)
-        if peaks is None:
-            peaks = pick_peaks(frames, peak_conf)
-        reason = None if peaks else _no_peak_reason(frames, j.key in precomputed_peaks)
+        peaks = precomputed_peaks.get(j.key, [])
+        reason = ("the precomputed peak file has no box for this query"
+                  if j.key in precomputed_peaks and not peaks else None)
         out.queries.append(QueryDetections(
             annotation_index=j.key[0], query_set=j.key[1], query_frame=j.query_frame,
             visual_crop_frame=j.crop.frame,
             image_size=(j.crop.original_width, j.crop.original_height), frames=frames, peaks=peaks,
             reason=reason))
-        if peaks:
-            log.info("query %s: %d peaks %s", j.key, len(peaks), [p.frame for p in peaks])
-        else:
-            log.warning("query %s: no peak: %s", j.key, reason)
+        log.info("query %s: %d frames scored, %d with a box", j.key, len(frames),
+                 sum(bool(b) for _, b in frames))
     return out
 
 
@@ -113,7 +99,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="clip detections JSON to write")
     parser.add_argument("--backend", choices=["features", "siamrcnn", "precomputed"])
     parser.add_argument("--top-k", type=int)
-    parser.add_argument("--peaks", choices=PEAK_METHODS, help="peak method")
     parser.add_argument("--precomputed", help="EgoLoc per-frame dump or peak file (backend precomputed)")
     parser.add_argument("--config", help="config.yaml whose 'detect' section is used")
 
@@ -127,7 +112,5 @@ def run(args: argparse.Namespace) -> int:
     for key in ("backend", "top_k", "precomputed"):
         if getattr(args, key):
             conf[key] = getattr(args, key)
-    if args.peaks:
-        conf["peaks"]["method"] = args.peaks
     main(args.frames, args.queries, args.out, args.clip_uid, config_slice(config, "detect"))
     return 0

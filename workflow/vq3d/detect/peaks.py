@@ -17,6 +17,10 @@ This is *not* EgoLoc's recipe (its peak code was never published): EgoLoc's rele
 file has consecutive peaks closer than find_peaks' distance 25 (474 of its 2555 gaps), which no
 find_peaks run with distance 25 can produce.
 
+Stage `peaks` (rule peaks, `main`): detect's per-frame boxes in, the same file with every query's
+peaks out. It is its own rule so that a peak setting reruns this cheap step, not the detector's
+pass over the frames (hours of GPU with SiamRCNN).
+
 Beyond Ego4D (whose SiamRCNN puts a box on every frame): a verifying backend (`features`) leaves
 frames without one. So a smoothed peak can sit on a frame with no box (the median fills a
 one-frame gap in a run): its box is then the best box within the filter's window, the frame that
@@ -27,10 +31,16 @@ has a box.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from scipy.signal import find_peaks, medfilt
 
-from ..formats.clip_detections import Peak, ScoredBox
+from ..errors import InputError
+from ..formats.clip_detections import (ClipDetections, Peak, ScoredBox, read_clip_detections,
+                                       write_clip_detections)
+
+log = logging.getLogger(__name__)
 
 METHODS = ("vq2d", "vq2d_padded", "all")
 # Ego4D's peak similarity threshold per backend (module doc); others: VQ2D/vq2d/config.yaml's 0.0
@@ -119,3 +129,34 @@ def pick_peaks(frames: list[tuple[int, list[ScoredBox]]], conf: dict) -> list[Pe
         if not peaks:
             return best(sm, latest=False) or best(raw, latest=False)
         return sorted(peaks.values(), key=lambda p: p.frame)
+
+
+def no_peak_reason(frames) -> str:
+    if not frames:
+        return "no frame was scored"
+    return f"no frame of {len(frames)} scored before the query frame has a box"
+
+
+def pick_clip(det: ClipDetections, conf: dict) -> ClipDetections:
+    """`det` with each query's peaks picked from its scored frames by `conf` (the detect.peaks
+    section; min_score null: Ego4D's threshold for det's backend). A query that arrives with
+    peaks (EgoLoc's precomputed peak file: peaks, no scored frames) keeps them."""
+    conf = {**conf, "min_score": min_score_for(conf, det.backend)}
+    for q in det.queries:
+        if not q.peaks:
+            q.peaks = pick_peaks(q.frames, conf)
+            q.reason = None if q.peaks else (q.reason or no_peak_reason(q.frames))
+        if q.peaks:
+            log.info("query %s: %d peaks %s", q.key, len(q.peaks), [p.frame for p in q.peaks])
+        else:
+            log.warning("query %s: no peak: %s", q.key, q.reason)
+    return det
+
+
+def main(detections, out, clip_uid, conf):
+    """Stage entry point (rule `peaks`): detect's file `detections` with the peaks of
+    `conf["peaks"]` (the detect.peaks section) written to `out`."""
+    det = read_clip_detections(detections)
+    if det.clip_uid != clip_uid:
+        raise InputError(detections, f"clip_uid is {det.clip_uid!r}, expected {clip_uid!r}")
+    write_clip_detections(out, pick_clip(det, conf["peaks"]))
