@@ -96,7 +96,11 @@ def stage_detect(spec: dict) -> dict:
     from vq3d.detect import main
     from vq3d.formats.clip_detections import read_clip_detections
 
-    main(spec["frames"], spec["queries"], spec["out"], spec["clip"], spec["conf"]["detect"])
+    from vq3d.detect.peaks import main as peaks_main
+
+    scores = str(Path(spec["out"]).with_suffix(".scores.json"))
+    main(spec["frames"], spec["queries"], scores, spec["clip"], spec["conf"]["detect"])
+    peaks_main(scores, spec["out"], spec["clip"], spec["conf"]["detect"])  # seconds: timed with detect
     det = read_clip_detections(spec["out"])
     return {"queries": len(det.queries), "scored": sum(len(q.frames) for q in det.queries),
             "frames_read": max((len(q.frames) for q in det.queries), default=0)}
@@ -167,7 +171,7 @@ def stage_predict(spec: dict) -> dict:
 
     main(spec["detections"], spec["poses"], spec["sfm"], spec["queries"], spec["intrinsics"],
          spec["out"], spec["clip"], spec["scan_uid"], spec["conf"]["predict"],
-         scan_from_model=spec["scan_from_model"])
+         scan_from_model=spec["scan_from_model"], scan_dir=spec["scan_dir"])
     return {}
 
 
