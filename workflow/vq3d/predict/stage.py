@@ -234,16 +234,16 @@ def anchor_to_crop(qp: QueryPrediction, qdet, poses: ClipPoses, cam, lifter: _Li
     off = float(np.linalg.norm(point - crop_lift.point_world))
     if off <= radius:
         return point
-    boxes = [(f, b) for f, bs in qdet.frames for b in bs if f < qp.query_frame]
-    best = max((b.score for _, b in boxes), default=0.0)
+    scored = sorted(((f, bs) for f, bs in qdet.frames if f < qp.query_frame), key=lambda t: t[0])
+    floor = CANDIDATE_SCORE_RATIO * max((b.score for _, bs in scored for b in bs), default=0.0)
     matches, n_frames = [], 0
-    for frame in sorted({f for f, b in boxes if b.score >= CANDIDATE_SCORE_RATIO * best}, reverse=True):
+    for frame, frame_boxes in reversed(scored):
         cam_from_world = frame_cam_from_world(poses, frame)
-        if cam_from_world is None:
+        cands = [PosedPeak(frame, (b.x1, b.y1, b.x2, b.y2), float(b.score), cam_from_world)
+                 for b in frame_boxes if b.score >= floor]
+        if cam_from_world is None or not cands:
             continue
         n_frames += 1
-        cands = [PosedPeak(frame, (b.x1, b.y1, b.x2, b.y2), float(b.score), cam_from_world)
-                 for f, b in boxes if f == frame and b.score >= CANDIDATE_SCORE_RATIO * best]
         near = [l for l in lifter.lift_any(cam, cands, qdet.image_size) if l.point_world is not None
                 and np.linalg.norm(l.point_world - crop_lift.point_world) <= radius]
         if near:
