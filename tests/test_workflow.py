@@ -125,8 +125,8 @@ def test_bad_config_fails_with_the_key_named(repo, tmp_path):
 
 @pytest.mark.parametrize("stride, waits", [(1, False), (5, True)])
 def test_pnp_waits_for_sfm_only_when_it_reads_it(repo, tmp_path, stride, waits):
-    """pose.pnp_check_stride 1 (default): PnP runs beside SfM (in parallel, not rerun with it);
-    k > 1: PnP reads the SfM output, so the DAG has the edge."""
+    """pose.pnp_check_stride 1: PnP runs beside SfM (in parallel, not rerun with it); k > 1 (the
+    default 5): PnP reads the SfM output, so the DAG has the edge."""
     config = yaml.safe_load((repo / "config.yaml").read_text()) or {}
     config.setdefault("pose", {})["pnp_check_stride"] = stride
     dag = snakemake(repo, tmp_path, "--dag", "--configfile", str(write_config(tmp_path, config)))
