@@ -340,6 +340,25 @@ def test_crop_anchor_finds_the_crops_instance_among_repeats(synth, tmp_path):
     assert np.linalg.norm(q.pred_3d_vec_world - twin) < 0.07
 
 
+def test_peak_on_an_unposed_frame_falls_back_to_its_sightings_latest_posed_frame(synth, tmp_path):
+    """The peak's frame (22) has no pose, the frame before it in the same run of boxed frames (21)
+    has: that sighting is lifted. A run broken by more than 2 boxless frames is another sighting;
+    with fallbacks off nothing is tried."""
+    tmp, poses = synth
+    scan = _scan_with_cube(tmp_path / "scan")
+    on = box_of(poses[21], half=8.0)
+    peak = (22, on, 0.7)
+    write_inputs(tmp, poses, [peak], frames=[(20, [(on, 0.3)]), (21, [((0, 0, 4, 4), 0.1), (on, 0.6)]),
+                                             (22, [(on, 0.7)])])
+    q = run_predict(tmp, "scan", scan_dir=scan)[(0, "1")]
+    assert np.linalg.norm(q.pred_3d_vec_world - CENTRE) < 0.07
+    assert {p.frame: p.reason for p in q.peaks} == {21: None, 22: "frame has no pose"}
+    assert run_predict(tmp, "scan", scan_dir=scan, fallback=False)[(0, "1")].pred_3d_vec_world is None
+    write_inputs(tmp, poses, [peak], frames=[(17, [(box_of(poses[17], half=8.0), 0.6)]), (22, [(on, 0.7)])])
+    q = run_predict(tmp, "scan", scan_dir=scan)[(0, "1")]
+    assert q.pred_3d_vec_world is None and q.reason == "no peak frame has a pose"
+
+
 def test_sfm_depth_maps_points_with_pose_merges_scan_from_model(synth, tmp_path):
     """With pose_merge's file, a sub-model's points go through that Sim(3), not a refit: the true
     one recovers the centre exactly as the fit does; one shifted by 0.3 m moves every lifted point

@@ -206,6 +206,33 @@ class CropBox:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
 
 
+SIGHTING_GAP = 2    # earlier_posed_sightings: boxless frames a sighting may have in it
+SIGHTING_BACK = 25  # ... and how far back it is followed (find_peaks' distance, 5 s at 5 fps)
+
+
+def earlier_posed_sightings(qdet, poses: ClipPoses, peak_frames: list[int]) -> list[PosedPeak]:
+    """For peaks on frames without a pose: the latest posed frame of the same sighting (the run of
+    boxed frames the peak ends, followed back at most SIGHTING_BACK frames across gaps of at most
+    SIGHTING_GAP boxless frames), with its top box. The object was seen there a moment earlier."""
+    boxes = dict(qdet.frames)
+    out = []
+    for f in sorted(set(peak_frames)):
+        boxless = 0
+        for g in range(f - 1, max(-1, f - 1 - SIGHTING_BACK), -1):
+            if not boxes.get(g):
+                boxless += 1
+                if boxless > SIGHTING_GAP:
+                    break
+                continue
+            boxless = 0
+            cam_from_world = frame_cam_from_world(poses, g)
+            if cam_from_world is not None:
+                b = max(boxes[g], key=lambda b: b.score)
+                out.append(PosedPeak(g, (b.x1, b.y1, b.x2, b.y2), float(b.score), cam_from_world))
+                break
+    return sorted({p.frame: p for p in out}.values(), key=lambda p: p.frame)
+
+
 CANDIDATE_SCORE_RATIO = 0.5  # anchor_to_crop: boxes this fraction of the query's best score, or more
 CANDIDATE_FRAMES = 300      # ... in at most this many posed frames (latest first)
 MATCH_FRAMES = 3            # ... until this many frames have a box at the crop's instance
@@ -281,6 +308,11 @@ def predict_query(query_frame: int, qdet, poses: ClipPoses | None, cam, lifter: 
         qp.reason = "clip has no poses"
         return qp
     usable, dropped = posed_peaks(qdet, poses)
+    if not usable and dropped and lifter.fallback:
+        usable = earlier_posed_sightings(qdet, poses, [p.frame for p in dropped])
+        if usable:
+            log.info("query %s: no peak frame has a pose; the sighting's latest posed frame(s) %s "
+                     "instead", qdet.key, [p.frame for p in usable])
     qp.peaks = list(dropped)
     lifted = lifter.lift(cam, usable, qdet.image_size) if usable else []
     qp.peaks += [PeakPrediction(l.peak.frame, l.peak.box, l.peak.score, l.point_world, l.depth,
