@@ -436,15 +436,19 @@ def test_windowed_sfm_poses_the_clip_through_per_window_sub_models(mini_clip_60,
         result[size] = (len(good), np.median(rot), np.median(cen))
         if size:
             sfm_info = json.loads((run / "sfm" / "sfm.json").read_text())
-            in_window = set()
-            for m in sfm_info["models"]:
+            alignments = read_scan_from_model(run / "scan_from_model.json", "clip")
+            in_window, aligned = set(), set()
+            for k, m in enumerate(sfm_info["models"]):
                 rec = pycolmap.Reconstruction(run / "sfm" / m["dir"])
                 frames = sorted(int(rec.image(i).name[6:13]) for i in rec.reg_image_ids())
                 (w,) = [w for w, (a, b) in enumerate(spans) if a <= frames[0] and frames[-1] < b]
                 in_window.add(w)
+                if alignments[k].scan_from_model is not None:
+                    aligned.add(w)
+                else:  # e.g. the hard tail's own sub-model, whose PnP fit left 0.25 m residuals
+                    assert alignments[k].reason, alignments[k]
             assert in_window == {0, 1}  # each window mapped, no sub-model across windows
-            alignments = read_scan_from_model(run / "scan_from_model.json", "clip")
-            assert all(a.scan_from_model is not None for a in alignments.values())
+            assert aligned == {0, 1}  # and aligned to the scan
     (n_whole, _, _), (n_win, rot_win, cen_win) = result[0], result[30]
     assert n_whole >= 45 and n_win >= n_whole - 2, result
     # 30-frame windows of this 400-px clip are aligned by a few renders each: ~2x the whole
