@@ -30,6 +30,7 @@ POSE = {
     "sfm_ba_global_ratio": {"pose_sfm"},
     "sfm_mapper": {"pose_sfm"}, "sfm_window_frames": {"pose_sfm"},
     "sfm_window_overlap": {"pose_sfm"}, "sfm_hierarchical_leaf": {"pose_sfm"},
+    "sfm_min_inliers": {"pose_sfm"}, "sfm_init_min_inliers": {"pose_sfm"},
     # SIFT of the clip frames (SfM, PnP) and of the scan renders (registration).
     "sift_max_side": {"pose_sfm", "pose_register", "pose_pnp"},
     "sift_max_features": {"pose_sfm", "pose_register", "pose_pnp"},

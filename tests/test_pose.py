@@ -341,9 +341,16 @@ def test_pose_schema_checks_sfm_speed_keys():
     from vq3d.config import ConfigError, validate_config
     conf = validate_config({})["pose"]
     assert conf["sfm_mapper"] == "incremental" and conf["sift_first_octave"] == 0
-    for bad in ({"sfm_mapper": "chunks"}, {"sfm_window_frames": -1}, {"sift_first_octave": -2}, {"sfm_quadratic_overlap": "yes"}):
+    for bad in ({"sfm_mapper": "chunks"}, {"sfm_window_frames": -1}, {"sift_first_octave": -2}, {"sfm_quadratic_overlap": "yes"},
+                {"sfm_min_inliers": 3}):
         with pytest.raises(ConfigError):
             validate_config({"pose": bad})
+    # The registration thresholds reach COLMAP's mapper (its own defaults: 30 and 100).
+    from vq3d.pose.sfm import mapper_options
+    opts = mapper_options(stage_conf("pose_sfm"))
+    assert (opts.mapper.abs_pose_min_num_inliers, opts.mapper.init_min_num_inliers) == (30, 100)
+    opts = mapper_options(stage_conf("pose_sfm", sfm_min_inliers=15, sfm_init_min_inliers=50))
+    assert (opts.mapper.abs_pose_min_num_inliers, opts.mapper.init_min_num_inliers) == (15, 50)
 
 
 @pytest.mark.slow

@@ -88,7 +88,7 @@ CONFIG_READS: dict[str, tuple[str, tuple[str, ...]]] = {
                           "sfm_overlap", "sfm_quadratic_overlap", "sfm_keyframe_stride",
                           "sfm_loop_pairs", "sfm_loop_candidates", "sfm_ba_global_ratio",
                           "sfm_mapper", "sfm_window_frames", "sfm_window_overlap",
-                          "sfm_hierarchical_leaf")),
+                          "sfm_hierarchical_leaf", "sfm_min_inliers", "sfm_init_min_inliers")),
     "pose_register": ("pose", (*POSE_SIFT, "register_keyframes", "register_min_inliers",
                                "register_min_renders", "register_max_error_m", "pnp_max_error_px")),
     "pose_pnp": ("pose", ("pnp", *POSE_SIFT, "pnp_refs", "pnp_ratio", "pnp_min_inliers",

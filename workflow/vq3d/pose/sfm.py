@@ -86,6 +86,10 @@ def mapper_options(conf: dict) -> pycolmap.IncrementalPipelineOptions:
     ratio = float(conf["sfm_ba_global_ratio"])
     opts.ba_global_frames_ratio = ratio
     opts.ba_global_points_ratio = ratio
+    # Registering a frame into a model needs this many 2D-3D inliers (COLMAP: 30); the model's
+    # first pair needs `sfm_init_min_inliers` (COLMAP: 100). Low-texture, blurred frames have few.
+    opts.mapper.abs_pose_min_num_inliers = int(conf["sfm_min_inliers"])
+    opts.mapper.init_min_num_inliers = int(conf["sfm_init_min_inliers"])
     return opts
 
 
