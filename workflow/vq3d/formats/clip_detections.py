@@ -57,8 +57,12 @@ class ScoredBox:
     y2: float
     score: float
 
+    @property
+    def xyxy(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2, self.y2)
+
     def to_list(self) -> list[float]:
-        return [self.x1, self.y1, self.x2, self.y2, self.score]
+        return [*self.xyxy, self.score]
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ def fit_scan_from_model(cam_from_model: dict[int, pycolmap.Rigid3d],
                             f"and {MAX_SCALE_ERROR:g} × the spread)")
         return initial, info
     info.update(source="renders+pnp" if initial is not None else "pnp", pnp_inliers=n_frame_inliers,
-                residual_median_m=float(np.median(residuals)))
+                residual_median_m=residual)
     return sim, info
 
 

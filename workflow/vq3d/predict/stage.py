@@ -55,7 +55,7 @@ def posed_peaks(qdet, poses: ClipPoses) -> tuple[list[PosedPeak], list[PeakPredi
     W, H = qdet.image_size
     usable, dropped = [], []
     for p in qdet.peaks:
-        box = (p.box.x1, p.box.y1, p.box.x2, p.box.y2)
+        box = p.box.xyxy
         reason = None
         if not (0 <= p.frame < len(poses)):
             reason = f"frame {p.frame} outside the pose file's {len(poses)} frames"
@@ -164,18 +164,15 @@ class _Lifter:
         return [], None
 
     def lift_any(self, cam, peaks: list[PosedPeak], image_size) -> list[Lifted]:
-        """Each peak lifted on its own by the configured source, else by the other single-view
-        sources (sfm, scan) where the fallbacks are on; the Lifted of the last source tried."""
+        """Each peak lifted on its own: by the configured source, else by lift_other's fallbacks
+        (one peak: the single-view ones, sfm and the scan surface)."""
         out = []
         for peak in peaks:
-            lifted = self.lift(cam, [peak], image_size)[0] if self.kind != "triangulate" else None
-            if (lifted is None or lifted.point_world is None) and self.fallback:
-                for name, get in (("sfm", self._get_sfm), ("scan", self._get_scan)):
-                    if name != self.kind and get() is not None:
-                        lifted = get().lift(cam, [peak], image_size)[0]
-                        if lifted.point_world is not None:
-                            break
-            out.append(lifted if lifted is not None else Lifted(peak, reason="no single-view depth"))
+            lifted = self.lift(cam, [peak], image_size)[0]
+            if lifted.point_world is None:
+                other, _ = self.lift_other(cam, [peak], image_size)
+                lifted = other[0] if other else lifted
+            out.append(lifted)
         return out
 
     def lift_crop(self, cam, crop: PosedPeak, peaks: list[PosedPeak], image_size) -> Lifted | None:
@@ -228,7 +225,7 @@ def earlier_posed_sightings(qdet, poses: ClipPoses, peak_frames: list[int]) -> l
             cam_from_world = frame_cam_from_world(poses, g)
             if cam_from_world is not None:
                 b = max(boxes[g], key=lambda b: b.score)
-                out.append(PosedPeak(g, (b.x1, b.y1, b.x2, b.y2), float(b.score), cam_from_world))
+                out.append(PosedPeak(g, b.xyxy, float(b.score), cam_from_world))
                 break
     return sorted({p.frame: p for p in out}.values(), key=lambda p: p.frame)
 
@@ -266,9 +263,11 @@ def anchor_to_crop(qp: QueryPrediction, qdet, poses: ClipPoses, cam, lifter: _Li
     matches, n_frames = [], 0
     for frame, frame_boxes in reversed(scored):
         cam_from_world = frame_cam_from_world(poses, frame)
-        cands = [PosedPeak(frame, (b.x1, b.y1, b.x2, b.y2), float(b.score), cam_from_world)
+        if cam_from_world is None:
+            continue
+        cands = [PosedPeak(frame, b.xyxy, float(b.score), cam_from_world)
                  for b in frame_boxes if b.score >= floor]
-        if cam_from_world is None or not cands:
+        if not cands:
             continue
         n_frames += 1
         near = [l for l in lifter.lift_any(cam, cands, qdet.image_size) if l.point_world is not None
