@@ -162,6 +162,27 @@ def test_controller_sigkill_then_rerun_keeps_finished_clips(cluster, tmp_path):
 
 
 @pytest.mark.slurm
+def test_cancel_orphans_waits_for_jobs_that_finish_after_sigterm(cluster, tmp_path):
+    # A job's Snakemake takes scancel's SIGTERM as "finish the running rule": an orphan can still
+    # write its output seconds after scancel. The next controller must not start before it is gone.
+    # (CI caught this: the requeued controller took a half-written predict output as done.)
+    out = tmp_path / "late.txt"
+    script = tmp_path / "orphan.sh"
+    script.write_text("#!/bin/bash\ntrap 'sleep 3; echo done > late.txt; exit 0' TERM\n"
+                      "touch started\nwhile true; do sleep 0.2; done\n")
+    res = subprocess.run(["sbatch", "--parsable", "-D", str(tmp_path), "-p", localcluster.PARTITION,
+                          "-o", "/dev/null", str(script)], capture_output=True, text=True, check=True)
+    jobid = res.stdout.strip().split(";")[0]
+    try:
+        wait_for(lambda: (tmp_path / "started").exists(), 120, "the orphan to start")
+        assert launch.cancel_orphans(tmp_path) == [jobid]
+        assert out.is_file() and out.read_text() == "done\n", "returned while the orphan still ran"
+        assert not jobs_of(tmp_path, ("RUNNING", "PENDING", "COMPLETING"))
+    finally:
+        subprocess.run(["scancel", jobid], check=False)
+
+
+@pytest.mark.slurm
 def test_scancelled_job_is_retried(cluster, tmp_path):
     wd = make_tiny_workflow(tmp_path / "wf", clips=("c0",), nap=8)
     proc = smk(wd, popen=True)

@@ -124,15 +124,34 @@ class Controller(Checkpointable):
         return DelayedSubmission(self, *args, **kwargs)
 
 
-def cancel_orphans(workdir: Path | str) -> list[str]:
-    """scancel the jobs an earlier, hard-killed controller left running in this directory: the
-    rerun redoes their (incomplete) outputs, and two jobs must not write the same file."""
+def _queued(ids: set[str]) -> set[str]:
+    """Those of ids that squeue still lists (running, pending or completing)."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True)
+    return ids & set(out.stdout.split())
+
+
+def cancel_orphans(workdir: Path | str, wait_s: float = 600) -> list[str]:
+    """scancel the jobs an earlier, hard-killed controller left running in this directory, and
+    wait until they have left the queue (at most wait_s).
+
+    The wait matters: scancel only sends SIGTERM, on which a job's Snakemake lets its rule run on
+    until Slurm's KillWait. An orphan still writing when the next Snakemake builds its DAG can
+    finish its output (and clear its incomplete marker) after the DAG took the half-written file
+    as done. Once the orphans are gone, each output is either finished or still marked incomplete,
+    and the rerun redoes the latter."""
     own = os.environ.get("SLURM_JOB_ID")
     out = subprocess.run(["squeue", "-h", "-o", "%i|%Z|%j"], capture_output=True, text=True)
     ids = [jid for jid, wd, name in (ln.split("|", 2) for ln in out.stdout.splitlines() if ln)
            if Path(wd) == Path(workdir) and jid != own and name != "vq3d-controller"]
-    if ids:
-        subprocess.run(["scancel", *ids], check=False)
+    if not ids:
+        return ids
+    subprocess.run(["scancel", *ids], check=False)
+    deadline = time.monotonic() + wait_s
+    while (left := _queued(set(ids))) and time.monotonic() < deadline:
+        time.sleep(1)
+    if left:
+        print(f"vq3d launch: warning: cancelled jobs {sorted(left)} still in the queue after "
+              f"{wait_s:.0f} s; starting snakemake anyway", file=sys.stderr, flush=True)
     return ids
 
 
