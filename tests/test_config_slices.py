@@ -68,7 +68,7 @@ EXPECTED: dict[str, set | str] = {
     "synth.queries_per_clip": {"synth"}, "synth.width": {"synth"},
     "synth.height": {"synth"}, "synth.source_fps": {"synth"}, "synth.clip_seconds": {"synth"},
     "synth.scenes": STRUCTURE, "synth.clips_per_scene": STRUCTURE,
-    "synth.preset": {"synth"}, "synth.scale": set(),  # scale: the hard tier's only
+    "synth.preset": {"synth"}, "synth.ref_views": {"synth"}, "synth.scale": set(),  # scale: the hard tier's only
     **{f"ego4d.{k}": set() for k in EGO4D},  # the synthetic dataset reads no ego4d key
     **{f"scan_refs.{k}": set() for k in SCAN_REFS},  # synthetic scans carry their views
     "frames.fps": {"frames"}, "frames.decoder": {"frames"}, "frames.max_side": {"frames"},

@@ -218,3 +218,43 @@ def test_clip_length_off_the_frame_grid_matches_the_frames_stage(tmp_path):
     assert summary["count"] == ref["n_frames"] == len(ref["source_frames"]) == 16
     boxes = _load(tmp_path / "ds/gt/boxes" / f"{clip}.json")["frames"]
     assert len(boxes) == 16
+
+
+def test_scan_reference_views_follow_the_scan_refs_plan(tiny):
+    """The synthetic scan's reference views are what rule scan_refs would render for a real scan:
+    its default camera and viewpoint plan (1 m grid over the floor at 1.5 m, headings 45° apart,
+    pitched 15° down), ≤ 150 views, 30 of them geo renders; depth is z-depth on the room's
+    surfaces (lifted pixels land inside the room, the floor's on z = 0)."""
+    from vq3d.config import defaults
+    from vq3d.scan import open_scan
+
+    conf = defaults("scan_refs")
+    scan_dir = tiny / "scans" / "synthscan-3-00"
+    views = open_scan(scan_dir).reference_views()
+    room = np.array(_load(scan_dir / "scan.json")["room_size"])
+    assert 3 <= len(views) <= conf["max_views"]
+    f = 0.5 * conf["width"] / np.tan(np.deg2rad(conf["fov_deg"]) / 2)
+    yaws = set()
+    for v in views:
+        assert (v.camera.width, v.camera.height) == (conf["width"], conf["height"])
+        assert np.allclose(v.camera.params, [f, f, conf["width"] / 2, conf["height"] / 2])
+        m = v.cam_from_world.matrix()
+        centre, forward = -m[:, :3].T @ m[:, 3], m[2, :3]
+        assert centre[2] == pytest.approx(conf["heights_m"][0])
+        grid = (centre[:2] - conf["spacing_m"] / 2) / conf["spacing_m"] % 1
+        assert np.allclose(np.minimum(grid, 1 - grid), 0, atol=1e-6)  # on the grid's nodes
+        assert np.degrees(np.arcsin(forward[2])) == pytest.approx(conf["pitch_deg"])
+        yaws.add(round(np.degrees(np.arctan2(forward[1], forward[0]))) % 360)
+        h, w = v.depth.shape
+        uv = np.array([(x + 0.5, y + 0.5) for y in range(5, h, 37) for x in range(5, w, 41)])
+        pts, ok = v.lift(uv)
+        assert ok.mean() >= conf["min_valid"]
+        assert (pts[ok] >= -0.02).all() and (pts[ok] <= room + 0.02).all()
+    assert len(yaws) >= conf["yaws"]  # every heading, staggered between grid points
+    floor_hits = [v.lift(np.array([[conf["width"] / 2, conf["height"] - 2.0]])) for v in views]
+    assert np.median([p[0, 2] for p, ok in floor_hits if ok[0]]) == pytest.approx(0, abs=0.02)
+    geo = [ln.split() for ln in (scan_dir / "geo_register" / "geo.txt").read_text().splitlines() if ln]
+    centres = {tuple(np.round(-v.cam_from_world.matrix()[:, :3].T @ v.cam_from_world.matrix()[:, 3], 4))
+               for v in views}
+    assert len(geo) == min(conf["geo"], len(views))
+    assert all(tuple(np.round(np.array(g[1:], float), 4)) in centres for g in geo)

@@ -77,7 +77,7 @@ POSE_SIFT = ("sift_max_side", "sift_max_features")
 # rule -> (config section, keys of it the stage always reads)
 CONFIG_READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "synth": ("synth", ("seed", "scenes", "clips_per_scene", "queries_per_clip", "width", "height",
-                        "source_fps", "clip_seconds")),
+                        "source_fps", "clip_seconds", "ref_views")),
     "scan_refs": ("scan_refs", ("gl", "width", "height", "fov_deg", "spacing_m", "heights_m", "yaws",
                                 "pitch_deg", "min_valid", "min_depth_m", "max_views", "geo",
                                 "jpeg_quality")),
@@ -121,7 +121,8 @@ def read_keys(config: dict, rule: str) -> tuple[str, tuple[str, ...]]:
     """(section, keys) the stage of `rule` reads under `config` (a validated config)."""
     section, keys = CONFIG_READS[rule]
     if rule == "synth" and config["synth"]["preset"] != "easy":
-        # the easy tier's slice stays as it was (a finished demo is not regenerated)
+        # preset and scale enter the slice off the easy default only: a demo made before they
+        # existed is not regenerated for them
         keys = tuple(k for k in keys if k not in ("width", "height", "clip_seconds")) + ("preset", "scale")
     elif rule == "detect":
         keys += DETECT_BACKEND_KEYS[_detect_section(config)["backend"]]

@@ -204,8 +204,8 @@ def _render_scene(args) -> dict:
         raise
     progress.done()
     t0 = time.monotonic()
-    write_scan(scene, scan_uid, root / layout.FILES["scans"] / scan_uid, rng(5), W, H)
-    log.info("scene %d: scan %s written (reference and geo renders) in %.1f s", scene_idx, scan_uid,
+    n_views = write_scan(scene, scan_uid, root / layout.FILES["scans"] / scan_uid, conf["ref_views"])
+    log.info("scene %d: scan %s written (%d reference views) in %.1f s", scene_idx, scan_uid, n_views,
              time.monotonic() - t0)
     # Per clip: ground truth files and the chosen queries.
     clips = []

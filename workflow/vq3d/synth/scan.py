@@ -9,8 +9,14 @@ Folder layout (`scans/<scan_uid>/`), all coordinates in the scan frame (metres, 
   `refs/poses.json`: `{"camera": {...}, "images": {"ref_000.jpg": {"cam_from_world": 3×4}}}`
   (world→camera): renders with full known poses and depth, for PnP relocalization.
 - `geo_register/geo_%d.jpg` + `geo_register/geo.txt` (`name X Y Z`: camera centre of each render,
-  exactly like EgoLoc's geo_register files): renders from viewpoints spread through the room at
-  eye height, for Sim(3) registration of a clip's SfM model.
+  exactly like EgoLoc's geo_register files): some of those views, for Sim(3) registration of a
+  clip's SfM model.
+
+The views stand in for what rule scan_refs renders from a real scan's mesh, so they are planned
+and rendered the same way: `vq3d.scan.refs.plan_views` with the schema's `scan_refs` defaults (a
+1 m grid over the floor, 8 headings, 640×480 at 80°; at most 150 views, 30 of them geo renders),
+drawn by this package's textured renderer (the synthetic mesh.ply holds no textures).
+`synth.ref_views` caps the count below scan_refs' 150 (small test datasets).
 """
 
 from __future__ import annotations
@@ -23,22 +29,9 @@ import numpy as np
 from ..formats.ply import write_ply_mesh
 from ..formats.scan_refs import write_geo, write_ref_poses, write_ref_view, write_scan_json
 from ..geometry import camera_centre
-from .camera import Pinhole, cam_from_world, look_rotation, yaw_pitch_forward
+from .camera import Pinhole
 from .render import Renderer
 from .scene import Scene
-
-
-def _viewpoints(scene: Scene, rng: np.random.Generator, n: int, z_range, pitch_range) -> list[np.ndarray]:
-    """Cameras on a jittered grid over the walkable area, each looking a different way."""
-    poses = []
-    lo, hi = scene.walk_min, scene.walk_max
-    for k in range(n):
-        xy = lo + rng.random(2) * (hi - lo)
-        yaw = 2 * np.pi * (k / n) + rng.uniform(-0.3, 0.3)
-        fwd = yaw_pitch_forward(yaw, rng.uniform(*pitch_range))
-        centre = np.array([xy[0], xy[1], rng.uniform(*z_range)])
-        poses.append(cam_from_world(look_rotation(fwd, rng.uniform(-0.03, 0.03)), centre))
-    return poses
 
 
 def write_mesh(scene: Scene, path: Path) -> None:
@@ -52,28 +45,57 @@ def write_mesh(scene: Scene, path: Path) -> None:
     write_ply_mesh(path, verts, colors, faces)
 
 
-def write_scan(scene: Scene, scan_uid: str, out: Path, rng: np.random.Generator, width: int, height: int,
-               n_refs: int = 24, n_geo: int = 20) -> None:
+class PlanRenderer:
+    """The renderer interface `vq3d.scan.refs.plan_views` expects (render(cam_from_world,
+    downscale) -> BGR, z-depth in metres with 0 = no surface) over the synthetic renderer."""
+
+    def __init__(self, scene: Scene, cam: Pinhole):
+        self.scene, self.cam = scene, cam
+        self._renderers = {1: Renderer(scene, cam)}
+
+    def render(self, cam_from_world: np.ndarray, downscale: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        if downscale not in self._renderers:
+            c, w, h = self.cam, self.cam.width // downscale, self.cam.height // downscale
+            # the image's outer edges stay fixed, as in vq3d.scan.render.MeshRenderer
+            self._renderers[downscale] = Renderer(self.scene, Pinhole(
+                w, h, c.fx * w / c.width, c.fy * h / c.height, c.cx * w / c.width, c.cy * h / c.height))
+        img, invz, _ = self._renderers[downscale].render(np.asarray(cam_from_world, float)[:3], want_ids=False)
+        return img, np.where(invz > 0, 1.0 / np.maximum(invz, 1e-9), 0).astype(np.float32)
+
+
+def write_scan(scene: Scene, scan_uid: str, out: Path, max_views: int | None = None) -> int:
+    """Write the scan folder (module doc); returns the number of reference views."""
+    from ..config import defaults
+    from ..scan.refs import plan_views
+
+    conf = defaults("scan_refs")
+    if max_views is not None:
+        conf["max_views"] = min(int(max_views), int(conf["max_views"]))
+    w, h = int(conf["width"]), int(conf["height"])
+    f = 0.5 * w / np.tan(np.deg2rad(float(conf["fov_deg"])) / 2)
+    cam = Pinhole(w, h, f, f, w / 2, h / 2)
+    renderer = PlanRenderer(scene, cam)
+    poses = plan_views(renderer, np.array([np.zeros(3), scene.size]), 0.0, conf)
+    if len(poses) < 3:
+        raise RuntimeError(f"synthetic scan {scan_uid}: only {len(poses)} reference viewpoint(s) planned")
     out.mkdir(parents=True)
-    cam = Pinhole(width, height, 0.55 * width, 0.55 * width, width / 2, height / 2)
-    renderer = Renderer(scene, cam)
     write_scan_json(out, scan_uid, cam.as_dict(), room_size=scene.size.tolist())
     write_mesh(scene, out / "mesh.ply")
-    refs = out / "refs"
+    refs, geo = out / "refs", out / "geo_register"
     refs.mkdir()
-    images = {}
-    for k, pose in enumerate(_viewpoints(scene, rng, n_refs, (1.3, 1.8), (-0.5, 0.0))):
-        img, invz, _ = renderer.render(pose, want_ids=False)
+    geo.mkdir()
+    n_geo = min(int(conf["geo"]), len(poses))
+    geo_pick = {int(round(i)) for i in np.linspace(0, len(poses) - 1, n_geo)}
+    images, centres = {}, {}
+    for k, pose in enumerate(poses):
+        img, depth = renderer.render(pose)
         name = f"ref_{k:03d}.jpg"
-        depth = np.where(invz > 0, 1.0 / np.maximum(invz, 1e-9), 0).astype(np.float32)
         write_ref_view(refs, name, img, depth, 95)
         images[name] = pose
+        if k in geo_pick:
+            gname = f"geo_{len(centres)}.jpg"
+            cv2.imwrite(str(geo / gname), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            centres[gname] = camera_centre(pose)
     write_ref_poses(refs, cam.as_dict(), images)
-    geo = out / "geo_register"
-    geo.mkdir()
-    centres = {}
-    for k, pose in enumerate(_viewpoints(scene, rng, n_geo, (1.5, 1.7), (-0.35, -0.1))):
-        img, _, _ = renderer.render(pose, want_ids=False)
-        cv2.imwrite(str(geo / f"geo_{k}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        centres[f"geo_{k}.jpg"] = camera_centre(pose)
     write_geo(geo, centres)
+    return len(poses)
