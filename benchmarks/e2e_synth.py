@@ -114,10 +114,14 @@ def rotation_deg(Ra, Rb) -> float:
     return float(np.degrees(np.arccos(np.clip(c, -1, 1))))
 
 
+# A posed frame counts as accurate within these of its true pose (tiers.py's "within" column).
+ACCURATE_DEG, ACCURATE_M = 5.0, 0.3
+
+
 def pose_diagnostics(data: Path, results: Path) -> dict:
     from vq3d.formats.poses import read_poses
 
-    n = posed = 0
+    n = posed = accurate = 0
     rot, centre = [], []
     for gt_file in sorted((data / "gt" / "poses").glob("*.json")):
         clip = gt_file.stem
@@ -129,7 +133,8 @@ def pose_diagnostics(data: Path, results: Path) -> dict:
             a, b = est.cam_from_world[i], gt.cam_from_world[i]
             rot.append(rotation_deg(a[:, :3], b[:, :3]))
             centre.append(float(np.linalg.norm(-a[:, :3].T @ a[:, 3] + b[:, :3].T @ b[:, 3])))
-    return {"frames": n, "posed_pct": 100.0 * posed / max(n, 1),
+            accurate += rot[-1] <= ACCURATE_DEG and centre[-1] <= ACCURATE_M
+    return {"frames": n, "posed_pct": 100.0 * posed / max(n, 1), "accurate": accurate,
             "rot_med_deg": statistics.median(rot) if rot else None,
             "centre_med_m": statistics.median(centre) if centre else None}
 

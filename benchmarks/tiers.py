@@ -9,7 +9,8 @@ back-projection, no fallbacks, surface depth). `egoloc` reuses `default`'s frame
 (same inputs and settings). Per-query rows of every seed are pooled.
 
 Columns: frames posed by source (SfM / PnP / interpolated / none, from R/pose/<clip>/summary.json),
-median rotation and centre error of the posed frames vs gt/poses, detection (queries with a peak
+frames posed within 5° and 30 cm of gt/poses (of all frames), median rotation and centre error of
+the posed frames vs gt/poses, detection (queries with a peak
 box of IoU ≥ 0.5 with the ground-truth box of its frame; last peak on the response track),
 Succ, Succ*, QwP, mean / median L2, angle.
 
@@ -91,7 +92,8 @@ def run_tier(tier: str, seeds: list[int], work: Path, cores: int, configs: dict)
 
 def table(results: dict) -> str:
     f = e2e.fmt
-    head = ("| tier | config | queries | frames posed % (SfM / PnP / interp / none) | median rot ° | "
+    head = ("| tier | config | queries | frames posed % (SfM / PnP / interp / none) | "
+            f"within {e2e.ACCURATE_DEG:g}° & {100 * e2e.ACCURATE_M:g} cm % | median rot ° | "
             "median centre cm | peak IoU≥0.5 % | last peak on track % | Succ % | Succ* % | QwP % | "
             "L2 mean m | L2 median m | angle rad |")
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
@@ -106,6 +108,7 @@ def table(results: dict) -> str:
             lines.append(
                 f"| {tier} | {name} | {len(d)} | {posed:.1f} ({src['sfm']} / {src['pnp']} / "
                 f"{src['interpolated']} / {src['none']}) | "
+                f"{100 * sum(p['accurate'] for p in o['pose']) / max(n, 1):.1f} | "
                 f"{f(statistics.median(rots) if rots else None, '.2f')} | "
                 f"{f(100 * statistics.median(cents) if cents else None, '.1f')} | "
                 f"{100 * sum(r['hit'] for r in d) / max(len(d), 1):.1f} | "

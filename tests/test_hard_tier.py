@@ -7,8 +7,9 @@ test does not run): frames posed 77 / 57 of 81 (SfM 52 / 39), 108 / 118 s wall o
 2-core machine under load; with `detect.features.colour: auto` (plain crops get the colour cue)
 and the scan-surface depth fallback, Succ 50 / 50 %, QwP 50 / 50 % (one of the two queries each;
 posed 77 / 54, SfM 54 / 38 of 81). Before those two, Succ and QwP were 0 on both seeds. With
-predict.crop_anchor_m and pose_merge's Sim(3) check (this round): Succ 50 / 100 %, QwP 50 / 100 %,
-posed 78 / 76 of 81 (SfM 54 / 38)."""
+predict.crop_anchor_m and pose_merge's Sim(3) check: Succ 50 / 100 %, QwP 50 / 100 %,
+posed 78 / 76 of 81 (SfM 54 / 38). With the synthetic scans' reference views planned as scan_refs
+plans a real scan's (round 4): Succ 100 / 100 %, QwP 100 / 100 %, posed 81 / 81 (SfM 54 / 38)."""
 
 import json
 import subprocess
@@ -44,11 +45,12 @@ def hard_run(repo, tmp_path_factory):
     return run_hard(repo, tmp_path_factory.mktemp("hard_tier"), SEED)
 
 
-# Measured (default config): seed 3 / seed 4. Floors: the lower of the two, minus ~20 %.
-FIGURES = {"posed_frames_min": 60,   # 78 / 76 of 81 (77 / 57 before pose_merge's Sim(3) check)
-           "sfm_frames_min": 30,     # 52 / 39
-           "succ_min": 50.0,         # 50 / 50 %
-           "qwp_min": 50.0}          # 50 / 50 %
+# Measured (default config): seed 3 / seed 4. Floors: the lower of the two, frames minus ~10 %;
+# Succ and QwP as measured: they move in steps of 50 (two queries), and both seeds reach 100.
+FIGURES = {"posed_frames_min": 72,   # 81 / 81 of 81 (78 / 76 with the old 24 reference views)
+           "sfm_frames_min": 30,     # 54 / 38
+           "succ_min": 100.0,        # 100 / 100 % (50 / 100 with the old views)
+           "qwp_min": 100.0}         # 100 / 100 %
 
 
 def test_hard_tier_runs_and_accounts_for_every_query_and_frame(hard_run):
