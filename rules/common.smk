@@ -11,7 +11,7 @@ from vq3d.errors import InputError
 from vq3d.ids import SAFE_ID, UnsafeIdError
 from vq3d import resources
 from vq3d.resources import THREADS
-from vq3d.stages import config_slice  # each rule's conf: only the keys its stage reads
+from vq3d.stages import rule_params  # each rule's conf: only the keys its stage reads
 
 # Validated against the schema, defaults filled (the schema is their only source), by the same
 # validator as the CLI's: it names the key, the value and what was expected.

@@ -11,7 +11,7 @@ rule detect:
         out=str(RESULTS / "detect" / "{clip}.json"),
     params:
         clip_uid="{clip}",
-        conf=config_slice(config, "detect"),
+        conf=rule_params(config, "detect"),
     log:
         str(LOGS / "detect" / "{clip}.log"),
     benchmark:
@@ -36,7 +36,7 @@ rule peaks:
         out=str(RESULTS / "peaks" / "{clip}.json"),
     params:
         clip_uid="{clip}",
-        conf=config_slice(config, "peaks"),
+        conf=rule_params(config, "peaks"),
     log:
         str(LOGS / "peaks" / "{clip}.log"),
     benchmark:

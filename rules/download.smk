@@ -13,7 +13,7 @@ if KIND == "synth":
             gt=directory(str(FILES["gt_dir"])),
         params:
             out_dir=synth_out_dir,
-            conf=config_slice(config, "synth"),
+            conf=rule_params(config, "synth"),
         log:
             str(LOGS / "synth.log"),
         benchmark:

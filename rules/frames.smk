@@ -11,7 +11,7 @@ rule frames:
     params:
         clip_uid="{clip}",
         video_is_clip=video_is_clip,
-        conf=config_slice(config, "frames"),
+        conf=rule_params(config, "frames"),
     log:
         str(LOGS / "frames" / "{clip}.log"),
     benchmark:

@@ -10,7 +10,7 @@ rule pose_sfm:
         out_dir=directory(str(RESULTS / "pose" / "{clip}" / "sfm")),
     params:
         scan_uid=scan_uid,
-        conf=config_slice(config, "pose_sfm"),
+        conf=rule_params(config, "pose_sfm"),
     log:
         str(LOGS / "pose_sfm" / "{clip}.log"),
     benchmark:
@@ -37,7 +37,7 @@ rule pose_register:
         out=str(RESULTS / "pose" / "{clip}" / "registration.json"),
     params:
         scan_dir=clip_scan_dir,
-        conf=config_slice(config, "pose_register"),
+        conf=rule_params(config, "pose_register"),
     group:
         "clip_cpu"
     log:
@@ -67,7 +67,7 @@ rule pose_pnp:
     params:
         scan_dir=clip_scan_dir,
         scan_uid=scan_uid,
-        conf=config_slice(config, "pose_pnp"),
+        conf=rule_params(config, "pose_pnp"),
     group:
         "clip_cpu"
     log:
@@ -100,7 +100,7 @@ if not PRECOMPUTED_POSES:
             scan_from_model=SCAN_FROM_MODEL,
         params:
             clip_uid="{clip}",
-            conf=config_slice(config, "pose_merge"),
+            conf=rule_params(config, "pose_merge"),
         group:
             "clip_cpu"
         log:

@@ -18,7 +18,7 @@ rule predict:
         clip_uid="{clip}",
         scan_uid=scan_uid,
         scan_dir=clip_scan_dir,
-        conf=config_slice(config, "predict"),
+        conf=rule_params(config, "predict"),
     group:
         "clip_cpu"
     log:

@@ -8,7 +8,7 @@ rule scan_refs:
         out_dir=directory(str(SCAN_REFS / "{scan}")),
     params:
         scan_dir=scan_folder_of,
-        conf=config_slice(config, "scan_refs"),
+        conf=rule_params(config, "scan_refs"),
     log:
         str(LOGS / "scan_refs" / "{scan}.log"),
     benchmark:

@@ -262,3 +262,32 @@ def test_ego4d_keys_on_the_real_annotations(workflow, anchors):
     imported = merge(context, {"ego4d": {"precomputed": {"poses": str(anchors)}}})
     problems += [p for p in [check(workflow, imported, "predict.sfm_sim3_threshold_m", {"predict"})] if p]
     assert not problems, "\n".join(problems)
+
+
+def test_keys_added_later_stay_out_of_the_params_at_their_default(workflow):
+    """SILENT_AT_DEFAULT keys (added to a stage after results existed; their default reproduces
+    those results): at the default, the params Snakemake records for the rule are exactly those of
+    a slice without them, so a finished run made before them is not rerun (pose_sfm: hours per
+    clip). Set off the default they enter the params (EXPECTED above: the rule reruns), and the
+    stage always gets the whole slice back (complete_conf, as vq3d.stage_runner calls it)."""
+    from vq3d.config import defaults
+    from vq3d.stages import (CONFIG_READS, SILENT_AT_DEFAULT, complete_conf, config_slice,
+                             rule_params)
+
+    assert SILENT_AT_DEFAULT
+    jobs = workflow.cached_jobs(TINY)
+    config = load_config(overrides=copy.deepcopy(TINY))
+    for rule, keys in SILENT_AT_DEFAULT.items():
+        assert set(keys) <= set(CONFIG_READS[rule][1]), rule
+        older = {k: v for k, v in config_slice(config, rule).items() if k not in keys}
+        recorded = [params for (name, _), (params, _) in jobs.items() if name == rule]
+        # the recorded params: one repr per param, the conf slice's among them
+        assert recorded and all(str(older) in p for p in recorded), (rule, recorded)
+        assert rule_params(config, rule) == older
+        assert complete_conf(rule, rule_params(config, rule)) == config_slice(config, rule)
+        section = CONFIG_READS[rule][0]
+        for k in keys:
+            off = defaults(section)[k] + 1
+            moved = load_config(overrides=merge(copy.deepcopy(TINY), {section: {k: off}}))
+            assert rule_params(moved, rule)[k] == off
+            assert complete_conf(rule, rule_params(moved, rule))[k] == off

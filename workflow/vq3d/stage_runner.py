@@ -118,12 +118,14 @@ def stage_kwargs(stage, named: dict) -> dict:
 
 def run_from_snakemake(smk) -> None:
     """Entry of every rule (rules/scripts/run_stage.py): the rule's stage from vq3d.stages."""
-    from .stages import STAGES
+    from .stages import STAGES, complete_conf
 
     setup_logging(smk.log[0] if len(smk.log) else None)
     stage = STAGES[smk.rule]
     named = {**dict(smk.input.items()), **dict(smk.output.items()), **dict(smk.params.items())}
     kwargs = stage_kwargs(stage, named)
+    if "conf" in kwargs:  # the rule records its silent keys only off their default
+        kwargs["conf"] = complete_conf(smk.rule, kwargs["conf"])
     if "threads" in inspect.signature(stage_function(stage)).parameters:
         kwargs["threads"] = smk.threads  # the rule's threads: no more than Snakemake granted
     inputs = {k: v for k, v in {**dict(smk.input.items()), **dict(smk.params.items())}.items()

@@ -14,7 +14,13 @@ else: a key missing from its slice is a KeyError in the stage, caught by its tes
 Keys are top-level keys of one config section; a nested section (detect.peaks) travels whole.
 Conditional keys are read only in some modes (the active detection backend's options, the mono
 depth network, the NMS thresholds, predict's Sim(3) fit of imported poses), so they join the slice
-only in those modes."""
+only in those modes.
+
+What the rule records is `rule_params(config, rule)`: the slice less its `SILENT_AT_DEFAULT`
+keys where they hold the schema default. Those keys were added to a stage after results existed,
+and their default reproduces what those results ran with. An upgrade then reruns nothing for
+them (pose_sfm costs hours per clip); set off the default, they enter the params and rerun the
+rule. vq3d.stage_runner puts the defaults back (`complete_conf`) before the stage runs."""
 
 from __future__ import annotations
 
@@ -142,6 +148,36 @@ def config_slice(config: dict, rule: str) -> dict:
     section, keys = read_keys(config, rule)
     source = _detect_section(config) if rule == "detect" else config[section]
     return {k: copy.deepcopy(source[k]) for k in keys}
+
+
+# rule -> keys added to its stage after results made without them existed, whose schema default
+# reproduces those results: at the default they stay out of the rule's params (module doc).
+# Changing such a key's default changes results: then it must leave this table.
+SILENT_AT_DEFAULT: dict[str, tuple[str, ...]] = {
+    "pose_sfm": ("sfm_min_inliers", "sfm_init_min_inliers"),  # COLMAP's own thresholds
+}
+
+
+def _silent_defaults(rule: str) -> dict:
+    from .config import defaults
+
+    keys = SILENT_AT_DEFAULT.get(rule, ())
+    if not keys:
+        return {}
+    section = defaults(CONFIG_READS[rule][0])
+    return {k: section[k] for k in keys}
+
+
+def rule_params(config: dict, rule: str) -> dict:
+    """The `conf` param a rule records: config_slice less its silent keys at their default."""
+    conf = config_slice(config, rule)
+    return {k: v for k, v in conf.items()
+            if not (k in _silent_defaults(rule) and v == _silent_defaults(rule)[k])}
+
+
+def complete_conf(rule: str, conf: dict) -> dict:
+    """A rule's recorded `conf` with its silent keys' defaults put back: the stage's slice."""
+    return {**_silent_defaults(rule), **conf}
 
 
 def stage_conf(rule: str, **overrides) -> dict:
