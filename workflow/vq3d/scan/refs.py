@@ -80,6 +80,11 @@ def plan_views(renderer: MeshRenderer, bounds: np.ndarray, floor: float, conf: d
     return kept
 
 
+def geo_picks(n_views: int, n_geo: int) -> set[int]:
+    """Indices of the views that are also geo renders: `n_geo` of them (at most all), spread evenly."""
+    return {int(round(i)) for i in np.linspace(0, n_views - 1, min(n_geo, n_views))}
+
+
 def main(out_dir, scan_dir, conf):
     t0 = time.perf_counter()
     scan = open_scan(scan_dir)
@@ -100,8 +105,7 @@ def main(out_dir, scan_dir, conf):
         raise InputError(scan.mesh(), f"only {len(poses)} viewpoint(s) inside the mesh see enough surface "
                                       "(is it a room scan in metres with z up?)")
     log.info("%d viewpoints cover the scan (%.1f s)", len(poses), time.perf_counter() - t0)
-    n_geo = min(int(conf["geo"]), len(poses))
-    geo_pick = {int(round(i)) for i in np.linspace(0, len(poses) - 1, n_geo)}
+    geo_pick = geo_picks(len(poses), int(conf["geo"]))
     with atomic_dir(out_dir) as tmp:
         refs, geo = tmp / "refs", tmp / "geo_register"
         refs.mkdir()

@@ -66,7 +66,7 @@ class PlanRenderer:
 def write_scan(scene: Scene, scan_uid: str, out: Path, max_views: int | None = None) -> int:
     """Write the scan folder (module doc); returns the number of reference views."""
     from ..config import defaults
-    from ..scan.refs import plan_views
+    from ..scan.refs import geo_picks, plan_views
 
     conf = defaults("scan_refs")
     if max_views is not None:
@@ -84,8 +84,7 @@ def write_scan(scene: Scene, scan_uid: str, out: Path, max_views: int | None = N
     refs, geo = out / "refs", out / "geo_register"
     refs.mkdir()
     geo.mkdir()
-    n_geo = min(int(conf["geo"]), len(poses))
-    geo_pick = {int(round(i)) for i in np.linspace(0, len(poses) - 1, n_geo)}
+    geo_pick = geo_picks(len(poses), int(conf["geo"]))
     images, centres = {}, {}
     for k, pose in enumerate(poses):
         img, depth = renderer.render(pose)
