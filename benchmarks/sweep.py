@@ -148,7 +148,8 @@ def run_detect(run: Run, root: Path) -> dict:
     from vq3d.formats.clip_detections import read_clip_detections
     from vq3d.synth.generate import generate
 
-    config = validate_config({"synth": run.synth()})
+    # the detect slice reads no scan: the fewest reference views keep its dataset small
+    config = validate_config({"synth": {**run.synth(), "ref_views": 3}})
     data = root / "data"
     generate(data, config["synth"], workers=1)
     clips = json.loads((data / "gt" / "clips.json").read_text())

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_dir
+from ..config import defaults
 from ..errors import InputError
 from ..formats.intrinsics import intrinsics_from_json, intrinsics_to_json, read_intrinsics, write_intrinsics
 from ..formats.manifest import write_manifest
@@ -143,7 +144,10 @@ def write_replica(out_dir, conf: dict | None = None, workers: int | None = None)
     sizes = resolutions(int(c["scale"]))
     sconf = {"seed": c["seed"], "scenes": c["scenes"], "clips_per_scene": c["clips_per_scene"],
              "queries_per_clip": c["queries_per_clip"], "width": sizes[0][0], "height": sizes[0][1],
-             "source_fps": SOURCE_FPS, "clip_seconds": int(c["clip_seconds"])}
+             "source_fps": SOURCE_FPS, "clip_seconds": int(c["clip_seconds"]),
+             # Of the synthetic scan the replica keeps the geo renders only (the ego4d path renders
+             # its own views from the MatterPak): as many views as geo renders.
+             "ref_views": defaults("scan_refs")["geo"]}
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         world = tmp / ".synth"
