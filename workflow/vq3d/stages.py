@@ -170,9 +170,8 @@ def _silent_defaults(rule: str) -> dict:
 
 def rule_params(config: dict, rule: str) -> dict:
     """The `conf` param a rule records: config_slice less its silent keys at their default."""
-    conf = config_slice(config, rule)
-    return {k: v for k, v in conf.items()
-            if not (k in _silent_defaults(rule) and v == _silent_defaults(rule)[k])}
+    silent = _silent_defaults(rule)
+    return {k: v for k, v in config_slice(config, rule).items() if k not in silent or v != silent[k]}
 
 
 def complete_conf(rule: str, conf: dict) -> dict:

@@ -80,6 +80,13 @@ def plan_views(renderer: MeshRenderer, bounds: np.ndarray, floor: float, conf: d
     return kept
 
 
+def render_camera(conf: dict) -> tuple[int, int, float]:
+    """(width, height, focal in pixels) of the pinhole render camera of the scan_refs settings;
+    the principal point is the image centre."""
+    w, h = int(conf["width"]), int(conf["height"])
+    return w, h, 0.5 * w / np.tan(np.deg2rad(float(conf["fov_deg"])) / 2)
+
+
 def geo_picks(n_views: int, n_geo: int) -> set[int]:
     """Indices of the views that are also geo renders: `n_geo` of them (at most all), spread evenly."""
     return {int(round(i)) for i in np.linspace(0, n_views - 1, min(n_geo, n_views))}
@@ -94,8 +101,7 @@ def main(out_dir, scan_dir, conf):
     geoms = load_mesh(scan.mesh(), conf["gl"])
     bounds = np.stack([np.min([g.bounds[0] for g in geoms], 0), np.max([g.bounds[1] for g in geoms], 0)])
     floor = floor_height(geoms)
-    w, h = int(conf["width"]), int(conf["height"])
-    f = 0.5 * w / np.tan(np.deg2rad(float(conf["fov_deg"])) / 2)
+    w, h, f = render_camera(conf)
     camera = {"model": "PINHOLE", "width": w, "height": h, "params": [f, f, w / 2, h / 2]}
     renderer = MeshRenderer(geoms, w, h, f, f, w / 2, h / 2, gl=conf["gl"])
     log.info("scan %s: mesh %s (%d parts), bounds %s, floor z=%.2f, loaded in %.1f s", scan.uid,

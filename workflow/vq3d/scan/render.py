@@ -64,6 +64,14 @@ def load_mesh(path: str | os.PathLike, gl: str = "egl"):
     return geoms
 
 
+def downscaled(width: int, height: int, intrinsics, downscale: int) -> tuple[int, int, float, float, float, float]:
+    """(w, h, fx, fy, cx, cy) of the same view at 1/downscale the size: the image's outer edges stay
+    fixed (pixel coordinates scale about the corner), so the field of view is unchanged."""
+    fx, fy, cx, cy = intrinsics
+    w, h = width // downscale, height // downscale
+    return w, h, fx * w / width, fy * h / height, cx * w / width, cy * h / height
+
+
 class MeshRenderer:
     """Offscreen renderer of one mesh at one camera size. `render(cam_from_world)` -> (rgb uint8
     H×W×3 in BGR order as OpenCV writes it, z-depth float32 H×W in metres, 0 = no surface)."""
@@ -111,12 +119,9 @@ class MeshRenderer:
         return np.ascontiguousarray(color[:, :, ::-1]), depth.astype(np.float32)
 
     def _set_size(self, downscale: int) -> None:
-        w, h = self.width // downscale, self.height // downscale
+        w, h, fx, fy, cx, cy = downscaled(self.width, self.height, self.intrinsics, downscale)
         if (self.renderer.viewport_width, self.renderer.viewport_height) != (w, h):
-            fx, fy, cx, cy = self.intrinsics
-            # the image's outer edges stay fixed: pixel coordinates scale about the corner
-            self.camera.fx, self.camera.fy = fx * w / self.width, fy * h / self.height
-            self.camera.cx, self.camera.cy = cx * w / self.width, cy * h / self.height
+            self.camera.fx, self.camera.fy, self.camera.cx, self.camera.cy = fx, fy, cx, cy
             self.renderer.viewport_width, self.renderer.viewport_height = w, h
 
     def close(self) -> None:

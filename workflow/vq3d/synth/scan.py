@@ -29,6 +29,7 @@ import numpy as np
 from ..formats.ply import write_ply_mesh
 from ..formats.scan_refs import write_geo, write_ref_poses, write_ref_view, write_scan_json
 from ..geometry import camera_centre
+from ..scan.render import downscaled
 from .camera import Pinhole
 from .render import Renderer
 from .scene import Scene
@@ -55,10 +56,9 @@ class PlanRenderer:
 
     def render(self, cam_from_world: np.ndarray, downscale: int = 1) -> tuple[np.ndarray, np.ndarray]:
         if downscale not in self._renderers:
-            c, w, h = self.cam, self.cam.width // downscale, self.cam.height // downscale
-            # the image's outer edges stay fixed, as in vq3d.scan.render.MeshRenderer
+            c = self.cam
             self._renderers[downscale] = Renderer(self.scene, Pinhole(
-                w, h, c.fx * w / c.width, c.fy * h / c.height, c.cx * w / c.width, c.cy * h / c.height))
+                *downscaled(c.width, c.height, (c.fx, c.fy, c.cx, c.cy), downscale)))
         img, invz, _ = self._renderers[downscale].render(np.asarray(cam_from_world, float)[:3], want_ids=False)
         return img, np.where(invz > 0, 1.0 / np.maximum(invz, 1e-9), 0).astype(np.float32)
 
@@ -66,13 +66,12 @@ class PlanRenderer:
 def write_scan(scene: Scene, scan_uid: str, out: Path, max_views: int | None = None) -> int:
     """Write the scan folder (module doc); returns the number of reference views."""
     from ..config import defaults
-    from ..scan.refs import geo_picks, plan_views
+    from ..scan.refs import geo_picks, plan_views, render_camera
 
     conf = defaults("scan_refs")
     if max_views is not None:
         conf["max_views"] = min(int(max_views), int(conf["max_views"]))
-    w, h = int(conf["width"]), int(conf["height"])
-    f = 0.5 * w / np.tan(np.deg2rad(float(conf["fov_deg"])) / 2)
+    w, h, f = render_camera(conf)
     cam = Pinhole(w, h, f, f, w / 2, h / 2)
     renderer = PlanRenderer(scene, cam)
     poses = plan_views(renderer, np.array([np.zeros(3), scene.size]), 0.0, conf)
