@@ -41,6 +41,7 @@ POSE = {
     "pnp_max_error_px": {"pose_register", "pose_pnp"},
     "pnp": {"pose_pnp"}, "pnp_refs": {"pose_pnp"}, "pnp_ratio": {"pose_pnp"},
     "pnp_min_inliers": {"pose_pnp"}, "pnp_check_stride": {"pose_pnp"},
+    "pnp_rotation_groups": {"pose_pnp"},
     "refine_with_pnp": {"pose_merge"}, "sim3_min_pnp_frames": {"pose_merge"},
     "max_disagreement_m": {"pose_merge"}, "interpolate_max_gap": {"pose_merge"},
 }

@@ -98,7 +98,7 @@ CONFIG_READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pose_register": ("pose", (*POSE_SIFT, "register_keyframes", "register_min_inliers",
                                "register_min_renders", "register_max_error_m", "pnp_max_error_px")),
     "pose_pnp": ("pose", ("pnp", *POSE_SIFT, "pnp_refs", "pnp_ratio", "pnp_min_inliers",
-                          "pnp_max_error_px", "pnp_check_stride")),
+                          "pnp_max_error_px", "pnp_check_stride", "pnp_rotation_groups")),
     "pose_merge": ("pose", ("refine_with_pnp", "sim3_min_pnp_frames", "register_max_error_m",
                             "max_disagreement_m", "interpolate_max_gap")),
     "predict": ("predict", ("depth", "aggregation", "fallback", "undistort", "min_points",

@@ -5,7 +5,9 @@ interface `vq3d.scan`: a synthetic scan's own, or rendered from a Matterport mes
 gives SIFT keypoints lifted to 3D scan points. A clip frame votes for its nearest reference views
 (descriptor nearest neighbours), is matched (ratio test) to the best `pnp_refs` of them, and is
 posed by LO-RANSAC absolute pose + refinement with the clip's RADIAL_FISHEYE camera. The poses fill
-SfM's gaps and give merge its Sim(3) refinement and SfM/PnP disagreement check.
+SfM's gaps and give merge its Sim(3) refinement and SfM/PnP disagreement check. Frames that fail
+alone may still be posed jointly with the frames they share a camera centre with (a wearer turning
+on the spot: pose.pnp_rotation_groups, vq3d.pose.rotation_groups).
 
 Which frames (`pnp_check_stride`, with the clip's SfM output `sfm_dir`): every frame with stride 1
 (the older behaviour, no SfM input needed); with stride k > 1, PnP runs where it adds frames or
@@ -25,7 +27,8 @@ import numpy as np
 import pycolmap
 
 from ..formats.pose_internal import write_pnp
-from . import colmap_io
+from . import colmap_io, rotation_groups
+from .rotation_groups import FrameFeatures, Group
 from ..errors import InputError
 from ..progress import Progress
 from ..scan import RefView, open_scan
@@ -72,6 +75,8 @@ class RefIndex:
             raise InputError(refs_dir, "no keypoint with valid depth in any reference view "
                                        "(blank renders or empty depth maps?)")
         self.bf = cv2.BFMatcher(cv2.NORM_L2)
+        points = np.concatenate(self.xyz)
+        self.bounds = (points.min(axis=0), points.max(axis=0))  # where a pose's centre may lie
 
     def retrieve(self, desc: np.ndarray, k: int) -> list[int]:
         """The k references holding most of the frame descriptors' nearest neighbours."""
@@ -91,31 +96,89 @@ class RefIndex:
         return q, t
 
 
-def localize(xy, desc, index: RefIndex, camera: pycolmap.Camera, conf: dict) -> dict:
-    """{"cam_from_world", "inliers", "matches", "refs"} or {"reason"}."""
+def scan_matches(xy, desc, index: RefIndex, conf: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(pixels, scan points, reference views) of a frame's ratio-tested matches to its nearest
+    `pnp_refs` reference views."""
     if len(desc) < 10:
-        return {"reason": f"{len(desc)} SIFT features"}
-    refs = index.retrieve(desc, int(conf["pnp_refs"]))
+        return np.zeros((0, 2)), np.zeros((0, 3)), []
     p2d, p3d, used = [], [], []
-    for r in refs:
+    for r in index.retrieve(desc, int(conf["pnp_refs"])):
         q, t = index.match(desc, r, float(conf["pnp_ratio"]))
         if len(q):
             p2d.append(xy[q])
             p3d.append(index.xyz[r][t])
             used.append(index.names[r])
-    matches = sum(map(len, p2d))
+    if not p2d:
+        return np.zeros((0, 2)), np.zeros((0, 3)), []
+    return np.concatenate(p2d), np.concatenate(p3d), used
+
+
+def localize(p2d, p3d, refs, index: RefIndex, camera: pycolmap.Camera, conf: dict) -> dict:
+    """{"cam_from_world", "inliers", "matches", "refs"} or {"reason"} of one frame's matches."""
+    matches = len(p2d)
     min_inliers = int(conf["pnp_min_inliers"])
     if matches < min_inliers:
         return {"reason": f"{matches} 2D-3D matches to {len(refs)} reference view(s), need {min_inliers}"}
     est = pycolmap.AbsolutePoseEstimationOptions()
     est.ransac.max_error = float(conf["pnp_max_error_px"])
-    ret = pycolmap.estimate_and_refine_absolute_pose(np.concatenate(p2d), np.concatenate(p3d), camera, est)
+    ret = pycolmap.estimate_and_refine_absolute_pose(p2d, p3d, camera, est)
     if ret is None:
         return {"reason": f"absolute pose RANSAC failed on {matches} matches"}
     if ret["num_inliers"] < min_inliers:
         return {"reason": f"{ret['num_inliers']} PnP inliers of {matches} matches, need {min_inliers}"}
+    centre = ret["cam_from_world"].inverse().translation
+    if not rotation_groups.inside(centre, index.bounds):
+        return {"reason": f"posed outside the scan (centre {np.round(centre, 2).tolist()})"}
     return {"cam_from_world": ret["cam_from_world"], "inliers": int(ret["num_inliers"]),
-            "matches": matches, "refs": used}
+            "matches": matches, "refs": refs}
+
+
+class Grouper:
+    """Builds rotation groups along the frames as PnP visits them and poses, at each group's end,
+    its members PnP failed on (vq3d.pose.rotation_groups). Links are tried only where one of the
+    two frames failed, so a clip PnP poses whole costs no extra matching."""
+
+    def __init__(self, camera: pycolmap.Camera, bounds, conf: dict):
+        self.camera, self.bounds, self.conf = camera, bounds, conf
+        self.focal = float(camera.mean_focal_length())
+        self.matcher = cv2.BFMatcher(cv2.NORM_L2)
+        self.group, self.alone, self.prev = Group(), [], None
+        self.posed = 0
+
+    def add(self, frame: int, feats: FrameFeatures, posed_alone: bool, posed: dict, failed: dict) -> None:
+        rot = None
+        if (self.prev is not None and self.prev[0] == frame - 1
+                and not (posed_alone and self.prev[2])
+                and len(self.group.frames) < rotation_groups.GROUP_MAX_FRAMES):
+            rot = rotation_groups.link(self.prev[1], feats, self.focal, self.matcher)
+        if rot is None:
+            self.close(posed, failed)
+        self.group.add(frame, feats, rot)
+        self.alone.append(posed_alone)
+        self.prev = (frame, feats, posed_alone)
+
+    def close(self, posed: dict, failed: dict) -> None:
+        """Pose the current group's failed members (if any) and start an empty group."""
+        group, alone = self.group, self.alone
+        self.group, self.alone, self.prev = Group(), [], None
+        if len(group.frames) < 2 or all(alone):
+            return
+        sol = rotation_groups.solve(group, self.camera, self.conf, self.bounds)
+        first, last = group.frames[0], group.frames[-1]
+        if "reason" in sol:
+            for i, ok in zip(group.frames, alone):
+                if not ok:
+                    failed[i] += f"; rotation group {first}-{last}: {sol['reason']}"
+            return
+        for i, ok in zip(group.frames, alone):
+            if ok:
+                continue
+            del failed[i]
+            posed[i] = {"frame": i, "cam_from_world": sol["cam_from_world"][i].tolist(),
+                        "inliers": sol["inliers"], "matches": sol["matches"], "refs": [],
+                        "group": {"first": first, "last": last,
+                                  "frames_with_inliers": sol["frames_with_inliers"]}}
+            self.posed += 1
 
 
 def frames_to_run(names: list[str], sfm_dir, stride: int) -> tuple[list[int], dict[int, str]]:
@@ -160,22 +223,35 @@ def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, sfm_dir=None, sc
     if skipped:
         log.info("PnP on %d of %d frames: %d registered by SfM are skipped (pnp_check_stride %d)",
                  len(run), len(names), len(skipped), int(conf["pnp_check_stride"]))
-    posed, failed = [], [{"frame": i, "reason": r} for i, r in sorted(skipped.items())]
+    posed: dict[int, dict] = {}
+    failed: dict[int, str] = dict(skipped)
+    grouper = Grouper(camera, index.bounds, conf) if conf["pnp_rotation_groups"] else None
     progress = Progress(log, "PnP:", len(run), unit="frames")
     for i in run:
-        name = names[i]
-        gray = cv2.imread(str(Path(frames_dir) / name), cv2.IMREAD_GRAYSCALE)
+        gray = cv2.imread(str(Path(frames_dir) / names[i]), cv2.IMREAD_GRAYSCALE)
         if gray is None:
-            failed.append({"frame": i, "reason": "unreadable image"})
+            failed[i] = "unreadable image"
+            if grouper:
+                grouper.close(posed, failed)
             continue
         xy, desc = detect(detector, gray, max_side)
-        res = localize(xy, desc, index, camera, conf)
+        p2d, p3d, refs = scan_matches(xy, desc, index, conf)
+        res = localize(p2d, p3d, refs, index, camera, conf)
         if "reason" in res:
-            failed.append({"frame": i, "reason": res["reason"]})
+            failed[i] = res["reason"]
         else:
-            posed.append({"frame": i, "cam_from_world": res["cam_from_world"].matrix().tolist(),
-                          "inliers": res["inliers"], "matches": res["matches"], "refs": res["refs"]})
+            posed[i] = {"frame": i, "cam_from_world": res["cam_from_world"].matrix().tolist(),
+                        "inliers": res["inliers"], "matches": res["matches"], "refs": res["refs"]}
+        if grouper:
+            grouper.add(i, FrameFeatures(desc, rotation_groups.bearings(camera, xy), p2d, p3d),
+                        i in posed, posed, failed)
         progress.update(extra=f"{len(posed)} posed")
+    if grouper:
+        grouper.close(posed, failed)
+        if grouper.posed:
+            log.info("rotation groups posed %d frame(s) PnP could not pose alone", grouper.posed)
     log.info("PnP: %d/%d frames posed (%d run) in %.1f s", len(posed), len(names), len(run),
              time.perf_counter() - t0)
-    write_pnp(out, len(names), posed, failed)
+    posed_list = [posed[i] for i in sorted(posed)]
+    failed_list = [{"frame": i, "reason": r} for i, r in sorted(failed.items())]
+    write_pnp(out, len(names), posed_list, failed_list)
