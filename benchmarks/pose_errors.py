@@ -4,10 +4,10 @@
         [--retry-min-inliers 5]
 
 For every `<tier>-seed<N>/<label>/` of the WORK folders (benchmarks/tiers.py's layout):
-1. Per pose source (SfM, PnP, interpolated), the frames posed and those off by more than
-   e2e_synth.ACCURATE_DEG / ACCURATE_M from gt/poses, each named.
-2. A replay of `pose.pnp_min_inliers` over the PnP poses in pose/<clip>/pnp.json: the right and
-   wrong poses each threshold keeps.
+1. Per pose source (SfM, PnP alone, PnP in a rotation group, interpolated), the frames posed
+   and those off by more than e2e_synth.ACCURATE_DEG / ACCURATE_M from gt/poses, each named.
+2. A replay of `pose.pnp_min_inliers` over the frames PnP posed alone in pose/<clip>/pnp.json:
+   the right and wrong poses each threshold keeps.
 3. With --retry-min-inliers N: PnP rerun on every unposed frame, accepting N inliers, and how far
    off those poses are (what a lower threshold would pose).
 """
@@ -55,10 +55,14 @@ def by_source(works, label) -> None:
     for td, res, clip, gt in runs(works, label):
         ours = read_poses(res / "poses" / f"{clip}.json")[clip]
         source = json.loads((res / f"pose/{clip}/summary.json").read_text())["source"]
+        grouped = {e["frame"] for e in json.loads((res / f"pose/{clip}/pnp.json").read_text())["posed"]
+                   if "group" in e}
         counts = {}
         for i, s in enumerate(source):
             if s == "none":
                 continue
+            if s == "pnp" and i in grouped:
+                s = "pnp (rotation group)"
             err = error(ours.cam_from_world[i], gt.cam_from_world[i])
             n, bad = counts.get(s, (0, 0))
             counts[s] = (n + 1, bad + wrong(err))
@@ -71,9 +75,11 @@ def pnp_thresholds(works, label, thresholds) -> None:
     poses = []
     for _, res, clip, gt in runs(works, label):
         for e in json.loads((res / f"pose/{clip}/pnp.json").read_text())["posed"]:
+            if "group" in e:  # its inliers are the whole group's
+                continue
             poses.append((e["inliers"], wrong(error(np.array(e["cam_from_world"]), gt.cam_from_world[e["frame"]]))))
     right = sum(not w for _, w in poses)
-    print(f"\nPnP poses: {len(poses)}, wrong {len(poses) - right}")
+    print(f"\nPnP poses (frames posed alone): {len(poses)}, wrong {len(poses) - right}")
     for t in thresholds:
         kept = [w for n, w in poses if n >= t]
         print(f"  pnp_min_inliers {t}: keeps {kept.count(False)} of {right} right, "
@@ -106,8 +112,9 @@ def retry(works, label, min_inliers: int) -> None:
         source = json.loads((res / f"pose/{clip}/summary.json").read_text())["source"]
         for i in (i for i, s in enumerate(source) if s == "none"):
             gray = cv2.imread(str(frames / names[i]), cv2.IMREAD_GRAYSCALE)
-            got = pnp.localize(*pnp.detect(detector, gray, int(conf["sift_max_side"])),
-                               indexes[scan_dir], camera, conf)
+            matches = pnp.scan_matches(*pnp.detect(detector, gray, int(conf["sift_max_side"])),
+                                       indexes[scan_dir], conf)
+            got = pnp.localize(*matches, indexes[scan_dir], camera, conf)
             if "reason" in got:
                 print(f"  {td.name} {clip} frame {i}: {got['reason']}")
                 continue

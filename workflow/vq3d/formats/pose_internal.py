@@ -19,7 +19,10 @@ registration.json (pose_register) — one entry per SfM sub-model, failures kept
 pnp.json (pose_pnp) — frame i is color_{i:07d}.jpg:
     {"frames": int,
      "posed": [{"frame": int, "cam_from_world": 3×4, "inliers": int, "matches": int,
-                "refs": [str]}],          # reference views that gave the 2D–3D matches
+                "refs": [str],            # reference views that gave the 2D–3D matches
+                "group": {"first": int, "last": int, "frames_with_inliers": int}}],
+               # "group" only on a frame posed by its rotation group (inliers and matches are the
+               # group's; vq3d.pose.rotation_groups)
      "failed": [{"frame": int, "reason": str}]}
 
 summary.json (pose_merge):

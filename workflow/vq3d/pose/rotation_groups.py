@@ -86,27 +86,34 @@ def rotation_ransac(a: np.ndarray, b: np.ndarray, max_angle: float, trials: int 
     return rot, best
 
 
-def link(prev: FrameFeatures, cur: FrameFeatures, focal_px: float,
-         matcher: cv2.DescriptorMatcher) -> np.ndarray | None:
-    """R_cur_from_prev when the two frames differ by a pure rotation, else None."""
+def link_evidence(prev: FrameFeatures, cur: FrameFeatures, focal_px: float,
+                  matcher: cv2.DescriptorMatcher) -> tuple[np.ndarray | None, int, int]:
+    """(R_cur_from_prev, its inliers, an essential matrix's inliers) of the two frames' matches
+    (None, 0, 0 with too few matches to try)."""
     if len(prev.desc) < 2 or len(cur.desc) < 2:
-        return None
+        return None, 0, 0
     pairs = matcher.knnMatch(prev.desc, cur.desc, k=2)
     m = np.array([(p[0].queryIdx, p[0].trainIdx) for p in pairs
                   if len(p) == 2 and p[0].distance < LINK_RATIO_TEST * p[1].distance]).reshape(-1, 2)
     if len(m) < LINK_MIN_INLIERS:
-        return None
+        return None, 0, 0
     a, b = prev.bearings[m[:, 0]], cur.bearings[m[:, 1]]
     max_angle = LINK_MAX_ERROR_PX / focal_px
     rot, inl = rotation_ransac(a, b, max_angle)
-    if inl.sum() < LINK_MIN_INLIERS:
-        return None
     # The essential matrix on normalised image points (z = 1), threshold in the same units.
     na, nb = a[:, :2] / a[:, 2:], b[:, :2] / b[:, 2:]
     _, mask = cv2.findEssentialMat(na, nb, focal=1.0, pp=(0.0, 0.0), method=cv2.RANSAC,
                                    prob=0.999, threshold=max_angle)
-    essential = int(mask.sum()) if mask is not None else len(m)
-    return rot if inl.sum() >= LINK_MIN_RATIO * essential else None
+    return rot, int(inl.sum()), int(mask.sum()) if mask is not None else len(m)
+
+
+def link(prev: FrameFeatures, cur: FrameFeatures, focal_px: float,
+         matcher: cv2.DescriptorMatcher) -> np.ndarray | None:
+    """R_cur_from_prev when the two frames differ by a pure rotation, else None."""
+    rot, n_rot, n_essential = link_evidence(prev, cur, focal_px, matcher)
+    if n_rot < LINK_MIN_INLIERS or n_rot < LINK_MIN_RATIO * n_essential:
+        return None
+    return rot
 
 
 @dataclass
