@@ -337,6 +337,18 @@ def test_end_to_end_sfm_register_pnp_merge(mini_clip, tmp_path):
     assert checked == summary["posed"]["sfm"]
 
 
+def test_pnp_gives_the_same_poses_on_a_rerun(mini_clip, tmp_path):
+    """Seeded RANSAC and FLANN trees (colmap_io.RANSAC_SEED): unseeded, a rerun's poses differed."""
+    from vq3d.pose import pnp
+    clip, info = mini_clip
+    runs = []
+    for k in range(2):
+        pnp.main(frames_dir=clip / "frames", intrinsics=clip / "intrinsics.json", out=tmp_path / f"{k}.json",
+                 scan_dir=clip / "scan", scan_uid=info["scan_uid"], conf=stage_conf("pose_pnp"))
+        runs.append(json.loads((tmp_path / f"{k}.json").read_text()))
+    assert runs[0]["posed"] and runs[0] == runs[1]
+
+
 def test_pose_schema_checks_sfm_speed_keys():
     from vq3d.config import ConfigError, validate_config
     conf = validate_config({})["pose"]

@@ -1,5 +1,6 @@
 """pycolmap plumbing shared by the pose stages: the clip camera, image listing, feature extraction
-and matching of explicit pairs, and 2D–3D correspondences through a sub-model."""
+and matching of explicit pairs, 2D–3D correspondences through a sub-model, and the absolute-pose
+RANSAC options."""
 
 from __future__ import annotations
 
@@ -14,6 +15,20 @@ from ..errors import InputError
 from ..formats.clip_frames import list_frames  # noqa: F401 (the pose stages' frame listing)
 
 log = logging.getLogger(__name__)
+
+# pycolmap's RANSAC and OpenCV's randomised FLANN trees seed themselves at random: a rerun then
+# gave other PnP poses and, through merge's Sim(3) refinement, other predictions (one easy-tier
+# query's L2 moved by 5 cm).
+RANSAC_SEED = 0
+
+
+def absolute_pose_options(max_error_px: float) -> pycolmap.AbsolutePoseEstimationOptions:
+    """LO-RANSAC absolute-pose options at this inlier threshold, seeded (reruns give the same pose)."""
+    est = pycolmap.AbsolutePoseEstimationOptions()
+    est.ransac.max_error = float(max_error_px)
+    est.ransac.random_seed = RANSAC_SEED
+    return est
+
 
 def image_size(path) -> tuple[int, int]:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)

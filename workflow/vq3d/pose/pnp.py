@@ -119,8 +119,7 @@ def localize(p2d, p3d, refs, index: RefIndex, camera: pycolmap.Camera, conf: dic
     min_inliers = int(conf["pnp_min_inliers"])
     if matches < min_inliers:
         return {"reason": f"{matches} 2D-3D matches to {len(refs)} reference view(s), need {min_inliers}"}
-    est = pycolmap.AbsolutePoseEstimationOptions()
-    est.ransac.max_error = float(conf["pnp_max_error_px"])
+    est = colmap_io.absolute_pose_options(conf["pnp_max_error_px"])
     ret = pycolmap.estimate_and_refine_absolute_pose(p2d, p3d, camera, est)
     if ret is None:
         return {"reason": f"absolute pose RANSAC failed on {matches} matches"}
@@ -216,6 +215,7 @@ def main(frames_dir, intrinsics, out, scan_dir, scan_uid, conf, sfm_dir=None, sc
     detector = sift(conf)
     t0 = time.perf_counter()
     scan = open_scan(scan_dir, scan_refs)
+    cv2.setRNGSeed(colmap_io.RANSAC_SEED)  # FLANN's randomised trees: the same retrieval on a rerun
     index = RefIndex(scan.reference_views(), detector, max_side, scan.reference_views_path())
     log.info("%d reference views, %d lifted keypoints (%.1f s)", len(index.names),
              len(index.all_desc), time.perf_counter() - t0)

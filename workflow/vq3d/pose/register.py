@@ -51,9 +51,8 @@ def pose_query(db, query_id: int, camera: pycolmap.Camera, known: bool, recon, m
     min_inliers = int(conf["register_min_inliers"])
     if len(pts2d) < min_inliers:
         return None
-    est = pycolmap.AbsolutePoseEstimationOptions()
+    est = colmap_io.absolute_pose_options(conf["pnp_max_error_px"])
     est.estimate_focal_length = not known
-    est.ransac.max_error = float(conf["pnp_max_error_px"])
     ref = pycolmap.AbsolutePoseRefinementOptions()
     ref.refine_focal_length = not known
     ret = pycolmap.estimate_and_refine_absolute_pose(pts2d, pts3d, camera, est, ref)

@@ -11,7 +11,7 @@ camera, and every member's cam_from_world follows from its rotation.
    explains their keypoint matches nearly as well as an essential matrix does (LINK_MIN_RATIO of
    its inliers at the same LINK_MAX_ERROR_PX): walking frames fail that (their translation shows
    as parallax), frames of a dwell pass it. Links are only tried next to a frame PnP failed on.
-2. Solve: one absolute pose (pycolmap LO-RANSAC, fixed seed) for all members' 2D-3D matches as
+2. Solve: one absolute pose (pycolmap LO-RANSAC) for all members' 2D-3D matches as
    pixels of the reference camera, at GROUP_ERROR_FACTOR × pnp_max_error_px: pooled matches of
    many frames give chance agreements more room, and at the full threshold a camera far outside
    the room (seeing all points as one spot) out-voted the right pose. Accepted with at least
@@ -27,6 +27,7 @@ import numpy as np
 import pycolmap
 
 from .. import geometry
+from . import colmap_io
 
 LINK_MAX_ERROR_PX = 2.0   # rotation and essential-matrix inlier threshold of a link
 LINK_MIN_INLIERS = 20
@@ -37,7 +38,6 @@ LINK_RATIO_TEST = 0.8
 GROUP_ERROR_FACTOR = 0.5
 GROUP_MAX_FRAMES = 50     # a longer dwell is posed as several groups (bounded RANSAC cost)
 BOUNDS_MARGIN_M = 1.0     # a pose's centre must lie within the scan's points' box grown by this
-RANSAC_SEED = 0
 
 
 @dataclass
@@ -67,7 +67,7 @@ def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def rotation_ransac(a: np.ndarray, b: np.ndarray, max_angle: float, trials: int = 300,
-                    seed: int = RANSAC_SEED) -> tuple[np.ndarray, np.ndarray]:
+                    seed: int = colmap_io.RANSAC_SEED) -> tuple[np.ndarray, np.ndarray]:
     """(R_b_from_a, inlier mask) of bearings b ≈ R a; 2-point samples, refit on the inliers."""
     rng = np.random.default_rng(seed)
     cos_max = np.cos(max_angle)
@@ -149,9 +149,7 @@ def solve(group: Group, camera: pycolmap.Camera, conf: dict,
     if front.sum() < min_inliers:
         return {"reason": f"{int(front.sum())} 2D-3D matches in view of the reference frame, need {min_inliers}"}
     pixels = np.asarray(camera.img_from_cam(np.ascontiguousarray(rays[front])))
-    est = pycolmap.AbsolutePoseEstimationOptions()
-    est.ransac.max_error = GROUP_ERROR_FACTOR * float(conf["pnp_max_error_px"])
-    est.ransac.random_seed = RANSAC_SEED
+    est = colmap_io.absolute_pose_options(GROUP_ERROR_FACTOR * float(conf["pnp_max_error_px"]))
     est.ransac.min_inlier_ratio = 0.01  # a few frames' right matches among many frames' wrong ones
     est.ransac.max_num_trials = 100_000
     ret = pycolmap.estimate_and_refine_absolute_pose(pixels, points[front], camera, est)
