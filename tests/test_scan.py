@@ -203,27 +203,3 @@ def test_open_scan_layouts_and_what_is_missing(tmp_path, matterpak_scan):
     # the synthetic scans keep their own layout
     sys.path.insert(0, str(REPO / "benchmarks"))
     assert isinstance(open_scan(root / "clip" / "scan"), SynthScan)
-
-
-def test_reference_keypoints_at_a_depth_edge_are_not_lifted(tmp_path):
-    """A box 1 m away in front of a wall 3 m away: pixels inside either surface lift to the true
-    3D point; pixels within DEPTH_EDGE_PX of the box's silhouette, or on a depth hole, are refused
-    (a silhouette corner takes either side's depth)."""
-    from vq3d.scan import DEPTH_EDGE_PX, RefView
-
-    camera = pycolmap.Camera(model="PINHOLE", width=64, height=48, params=[50.0, 50.0, 32.0, 24.0])
-    depth = np.full((48, 64), 3.0, np.float32)
-    depth[10:30, 20:40] = 1.0   # the box: columns 20..39, rows 10..29
-    depth[40:, :8] = 0.0        # a hole (no surface rendered)
-    cam_from_world = geometry.pose_at(np.eye(3), [0.5, -0.2, 1.0])
-    view = RefView("r", tmp_path / "r.jpg", depth, camera, geometry.rigid(cam_from_world))
-    inside_box, on_wall = [30.5, 20.5], [55.5, 40.5]
-    silhouette = [[20.5, 20.5], [39.5, 15.5], [30.5, 9.5], [18.5, 20.5], [30.5, 31.5]]
-    hole = [4.5, 44.5]
-    pts, ok = view.lift(np.array([inside_box, on_wall, *silhouette, hole]))
-    assert ok.tolist() == [True, True] + [False] * len(silhouette) + [False]
-    for xy, z, p in ((inside_box, 1.0, pts[0]), (on_wall, 3.0, pts[1])):
-        ray = np.array([(xy[0] - 32.0) / 50.0, (xy[1] - 24.0) / 50.0, 1.0])
-        np.testing.assert_allclose(p, ray * z + [0.5, -0.2, 1.0], atol=1e-6)
-    # Just outside the window the box's interior is liftable again.
-    assert view.lift(np.array([[20.5 + DEPTH_EDGE_PX + 1, 20.5]]))[1].tolist() == [True]
