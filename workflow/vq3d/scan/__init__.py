@@ -40,14 +40,6 @@ from ..formats.matterpak import mtl_textures, obj_material_libraries, read_obj_m
 from ..formats.ply import read_ply_mesh
 
 
-# A keypoint on an object's silhouette takes the depth of whichever side its pixel falls on, and
-# SIFT favours such corners. Where the valid depth within DEPTH_EDGE_PX pixels spans more than
-# DEPTH_EDGE_REL of itself, a keypoint is not lifted: on hard dev seed 11 such points biased PnP
-# by 9° (docs/benchmarks.md, round 5); 2 % lost the seed 1 dwell's group.
-DEPTH_EDGE_PX = 2
-DEPTH_EDGE_REL = 0.05
-
-
 @dataclass
 class RefView:
     name: str
@@ -63,17 +55,12 @@ class RefView:
         return img
 
     def lift(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scan-frame 3D points of pixels `xy` (COLMAP convention) and a validity mask (valid
-        depth, not at a depth edge)."""
+        """Scan-frame 3D points of pixels `xy` (COLMAP convention) and a validity mask."""
         h, w = self.depth.shape
         col = np.clip(np.floor(xy[:, 0]).astype(int), 0, w - 1)
         row = np.clip(np.floor(xy[:, 1]).astype(int), 0, h - 1)
         z = self.depth[row, col]
-        valid = np.isfinite(self.depth) & (self.depth > 0)
-        window = np.ones((2 * DEPTH_EDGE_PX + 1,) * 2, np.uint8)
-        near = cv2.erode(np.where(valid, self.depth, np.inf).astype(np.float32), window)
-        far = cv2.dilate(np.where(valid, self.depth, 0.0).astype(np.float32), window)
-        ok = valid[row, col] & (far[row, col] <= near[row, col] * (1 + DEPTH_EDGE_REL))
+        ok = np.isfinite(z) & (z > 0)
         z = np.where(ok, z, 0.0)
         rays = self.camera.cam_from_img(xy) if len(xy) else np.zeros((0, 2))
         pts_cam = np.hstack([rays * z[:, None], z[:, None]])
