@@ -11,9 +11,9 @@ Per size: `vq3d synth` renders one scene (1 clip of N/5 s, source 10 fps) throug
 scan `unict_Scooter mechanic_31` at 1440×1080 from the anchors' scan_to_intrinsics_egoloc.json
 (f 712.8, k1 0.057, k2 0.002; scaled with the width at other sizes; the synth's own camera when the
 anchors are absent — the table says which); then the stages run one by one, each in its own Python
-process so that its peak RSS is its own (ru_maxrss) and its wall time excludes imports: frames
-(ffmpeg CPU decode), pose_sfm per variant (features / matching / mapping from its sfm.json, pairs
-matched and verified from its database), register per variant, PnP (independent of SfM: once),
+process so that its peak RSS is its own (ru_maxrss; its largest child, e.g. ffmpeg, apart) and its
+wall time excludes imports: frames (ffmpeg CPU decode), pose_sfm per variant (features / matching /
+mapping from its sfm.json, pairs matched and verified from its database), register per variant, PnP (independent of SfM: once),
 merge per variant, detect (all queries in one pass; per query = stage / queries), predict per
 variant. Posing quality per variant: frames posed and median rotation / centre error against the
 generator's ground truth. The JSON is rewritten after every stage, so a stopped run keeps what it
@@ -193,6 +193,8 @@ def child(name: str, spec_file: str) -> None:
     out = STAGES[name](spec)
     out["wall_s"] = time.perf_counter() - t0
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The largest child process (ffmpeg for frames): a job's memory limit counts it too.
+    out["peak_rss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -355,7 +357,14 @@ def measure(n_frames: int, args, work: Path, save=lambda res: None) -> dict:
         st[f"pnp_of_{label}"] = key
         res["quality"][label] = pose_quality(m / "poses.json", gt_poses, clip)
         save(res)
-    if stage("detect", "detect", {**common, "out": str(root / "detect.json")}) is not None:
+    detected = stage("detect", "detect", {**common, "out": str(root / "detect.json")})
+    if detected is not None and st["detect"]["queries"] > 1:
+        # The same pass with the clip's last query alone: what one more query costs (the frames
+        # read stay those before the last query frame).
+        one = root / "queries_last.json"
+        one.write_text(json.dumps(last_query_only(json.loads(Path(common["queries"]).read_text()))))
+        stage("detect_one", "detect", {**common, "queries": str(one), "out": str(root / "detect_one.json")})
+    if detected is not None:
         for label in res["quality"]:
             m = root / label
             stage(f"predict_{label}", "predict", {**common, "detections": str(root / "detect.json"),
@@ -366,11 +375,29 @@ def measure(n_frames: int, args, work: Path, save=lambda res: None) -> dict:
     return res
 
 
+def last_query_only(annotations: dict) -> dict:
+    """The Ego4D query file with only its latest query (by query frame) left in."""
+    sets = [qs for v in annotations["videos"] for c in v["clips"] for a in c["annotations"]
+            for qs in a["query_sets"].values()]
+    keep = max(sets, key=lambda qs: qs["query_frame"])
+    for v in annotations["videos"]:
+        for c in v["clips"]:
+            for a in c["annotations"]:
+                a["query_sets"] = {k: qs for k, qs in a["query_sets"].items() if qs is keep}
+    return annotations
+
+
 # ------------------------------------------------------------------------------ table
 
 def _get(st: dict, key: str, field: str = "wall_s"):
     v = st.get(key)
     return None if v is None or "timeout_s" in v else v.get(field)
+
+
+def _peak(st: dict, key: str):
+    """Peak MB of a stage: its process plus its largest child (ffmpeg), where recorded."""
+    mb = _get(st, key, "peak_rss_mb")
+    return None if mb is None else mb + st[key].get("peak_rss_children_mb", 0.0)
 
 
 def _sfm_wall(st: dict, v: str):
@@ -388,11 +415,15 @@ def _sfm_wall(st: dict, v: str):
 def rows_of(res: dict, variants) -> list[tuple[str, float | None, float | None, str]]:
     """(stage, seconds or None, peak MB or None, note) rows of one size."""
     st, out = res["stages"], []
-    out.append(("frames (ffmpeg CPU decode)", _get(st, "frames"), _get(st, "frames", "peak_rss_mb"), ""))
+    out.append(("frames (ffmpeg CPU decode)", _get(st, "frames"), _peak(st, "frames"), ""))
     d = st.get("detect") if _get(st, "detect") is not None else None
     out.append((f"detect, all {d['queries'] if d else '?'} queries in one pass", d and d["wall_s"],
-                d and d["peak_rss_mb"], f"{d['frames_read'] / d['wall_s']:.2f} frames/s" if d else ""))
+                _peak(st, "detect"), f"{d['frames_read'] / d['wall_s']:.2f} frames/s" if d else ""))
     out.append(("detect per query", d and d["wall_s"] / max(d["queries"], 1), None, ""))
+    one = _get(st, "detect_one")
+    out.append(("detect, the last query alone", one, _peak(st, "detect_one"),
+                f"each other query adds {(d['wall_s'] - one) / (d['queries'] - 1):.1f} s"
+                if d and one is not None and d["queries"] > 1 else ""))
     for v in variants:
         s = st.get(f"sfm_{v}") if _get(st, f"sfm_{v}") is not None else None
         sec = s["seconds"] if s else {}
@@ -402,22 +433,22 @@ def rows_of(res: dict, variants) -> list[tuple[str, float | None, float | None, 
         out.append((f"SfM matching ({v})", sec.get("matching"), None,
                     f"{s['pairs_matched']} pairs ({s['loop_pairs']} loop), {s['pairs_verified']} verified"
                     if s and "pairs_matched" in s else ""))
-        out.append((f"SfM mapping ({v})", sec.get("mapping"), s and s["peak_rss_mb"],
+        out.append((f"SfM mapping ({v})", sec.get("mapping"), _peak(st, f"sfm_{v}"),
                     f"{s['registered']} images in {s['models']} model(s)" if s else ""))
         out.append((f"registration ({v})", _get(st, f"register_{v}"),
-                    _get(st, f"register_{v}", "peak_rss_mb"), ""))
+                    _peak(st, f"register_{v}"), ""))
     for key in [k for k in st if k == "pnp" or (k.startswith("pnp_") and not k.startswith("pnp_of_"))]:
         p = st[key] if _get(st, key) is not None else None
         users = [v for v in variants if st.get(f"pnp_of_{v}") == key]
-        out.append((f"PnP ({', '.join(users) or key})", p and p["wall_s"], p and p["peak_rss_mb"],
+        out.append((f"PnP ({', '.join(users) or key})", p and p["wall_s"], _peak(st, key),
                     f"{p['run']} frames run, {p['posed']} posed" if p and "run" in p else ""))
     for v in variants:
-        out.append((f"merge ({v})", _get(st, f"merge_{v}"), _get(st, f"merge_{v}", "peak_rss_mb"), ""))
-        out.append((f"predict ({v})", _get(st, f"predict_{v}"), _get(st, f"predict_{v}", "peak_rss_mb"), ""))
+        out.append((f"merge ({v})", _get(st, f"merge_{v}"), _peak(st, f"merge_{v}"), ""))
+        out.append((f"predict ({v})", _get(st, f"predict_{v}"), _peak(st, f"predict_{v}"), ""))
     for v in variants:
         pk = st.get(f"pnp_of_{v}", "pnp")
         parts = [_sfm_wall(st, v), *(_get(st, k) for k in (f"register_{v}", pk, f"merge_{v}"))]
-        mbs = [_get(st, k, "peak_rss_mb") for k in (f"sfm_{v}", f"register_{v}", pk, f"merge_{v}")]
+        mbs = [_peak(st, k) for k in (f"sfm_{v}", f"register_{v}", pk, f"merge_{v}")]
         q = res.get("quality", {}).get(v)
         note = (f"posed {q['posed_pct']:.1f} %, rot {_f(q['rot_med_deg'], '.2f')}°, "
                 f"centre {_f(q['centre_med_cm'], '.1f')} cm" if q else "")
@@ -428,6 +459,25 @@ def rows_of(res: dict, variants) -> list[tuple[str, float | None, float | None, 
         out.append((f"pose without PnP, {v} (SfM + registration)",
                     None if None in sfm_parts else sum(sfm_parts), None, ""))
     return out
+
+
+def merged(results: list[dict]) -> list[dict]:
+    """Runs of one clip size (e.g. another variant measured later) as one column: the stages and
+    qualities of each, the earlier file's where both have one (frames, detect)."""
+    by_size: dict[int, dict] = {}
+    for r in results:
+        n = r.get("n_frames", r["n_target"])
+        if n not in by_size:
+            by_size[n] = {**r, "stages": dict(r["stages"]), "quality": dict(r.get("quality", {})),
+                          "variants": list(r.get("variants", []))}
+            continue
+        m = by_size[n]
+        for key, value in r["stages"].items():
+            m["stages"].setdefault(key, value)
+        for key, value in r.get("quality", {}).items():
+            m["quality"].setdefault(key, value)
+        m["variants"] += [v for v in r.get("variants", []) if v not in m["variants"]]
+    return [by_size[n] for n in sorted(by_size)]
 
 
 def _f(v, spec):
@@ -491,8 +541,7 @@ def main(argv=None) -> int:
                     help="print the table of earlier --json files (sizes side by side) and exit")
     args = ap.parse_args(argv)
     if args.from_json:
-        results = sorted((r for f in args.from_json for r in json.loads(Path(f).read_text())),
-                         key=lambda r: r.get("n_frames", r["n_target"]))
+        results = merged([r for f in args.from_json for r in json.loads(Path(f).read_text())])
         variants = list(dict.fromkeys(v for r in results for v in r.get("variants", [])))
         print(table(results, variants))
         return 0

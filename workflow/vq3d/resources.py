@@ -3,19 +3,24 @@ frame count and resolution (known from the annotations when the DAG is built), s
 and the run's predicted GPU and CPU hours (printed when the workflow is loaded, `snakemake -n`
 included).
 
-The per-frame costs are measured on this project's 2-core machine with CPU SIFT, 640×480 frames
-(docs/benchmarks.md, issue #17): pose stages 0.33 s/frame at 120 frames and 1.30 s/frame at 960
-frames, incremental mapping ≈ 17 of those 21 min, PnP linear (135 s at 960 frames), SfM 50–90 s
-and PnP 17–31 s at 120 frames, detection 21–26 frames/s per query, frame extraction ≈ 0.01 s per
-1080p frame. The SfM fit `a·n + b·n²` passes through the 120- and 960-frame figures of one
-mapping of the whole clip; with SfM windows (pose.sfm_window_frames, the default for clips over
-~450 frames) the quadratic term is per window (vq3d.pose.windows), so the request grows linearly
-(measured: 2,400 frames at 640×480, SfM + registration 402 s, docs/benchmarks.md "scaling:
-windowed and hierarchical mapping"; the model asks more: its fit comes from a loaded machine). Work on the
-frames' pixels scales with the pixels a stage really processes (SIFT images are capped at
-pose.sift_max_side, detection at detect.features.max_side): that scaling is pixel-proportional by
-assumption, not measured. Requests are the prediction times SAFETY (shared nodes, slower CPUs)
-times the attempt, never less than MIN_MINUTES."""
+The costs are fitted to one `benchmarks/scaling.py` run on this project's quiet 2-core machine
+(CPU SIFT, the default configuration; docs/benchmarks.md, "scaling (issue 17): the cost model"):
+clips of 121, 601 and 2,401 frames at 1440×1080 through a real scan's fisheye, each stage in its
+own process; `benchmarks/resources_fit.py` prints every prediction next to its measurement. What
+they say:
+- Work on a frame's pixels follows the pixels a stage really processes (SIFT images are capped at
+  pose.sift_max_side, detection at detect.features.max_side; REF_PIXELS is one 640×480 frame):
+  SIFT features and matching cost 2.3–2.6× per frame at 1024×768 what they cost at 640×480.
+- SfM: features and matching are linear in the frames; incremental mapping is quadratic in the
+  frames of one mapping, so with SfM windows (pose.sfm_window_frames, the default for clips over
+  ~450 frames, vq3d.pose.windows) the quadratic term is per window and the whole grows linearly.
+  The quadratic coefficient also fits one mapping of a whole 601-frame clip.
+- Detection (features backend) reads each frame once for all queries: each query after the
+  first adds 5–7 % to the pass. The siamrcnn backend runs the model per query and frame:
+  SIAMRCNN_S_PER_FRAME is an assumed GPU figure, not measured (no GPU here; CPU: 39 s a frame).
+- PnP: a fixed cost (indexing the scan's reference views) plus a cost per frame it runs on.
+Requests are the prediction times SAFETY (shared nodes, slower CPUs) times the attempt, never
+less than MIN_MINUTES."""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ REF_PIXELS = 640 * 480
 SAFETY = 2.0
 MIN_MINUTES = 10
 PNP_UNREGISTERED = 0.25  # share of frames SfM may leave to PnP, for pnp_check_stride > 1
+SIAMRCNN_S_PER_FRAME = 0.15  # per query and frame on one GPU: assumed, not measured
 # Rules whose Slurm job holds a GPU (group clip_gpu in the rules).
 GPU_RULES = ("frames", "detect", "pose_sfm", "report_detections")
 
@@ -54,24 +60,29 @@ def predicted_seconds(rule: str, size: ClipSize, config: dict) -> float:
     n = size.frames
     sift = _capped_pixels(size, config["pose"]["sift_max_side"])
     if rule == "frames":
-        return 5 + 0.01 * n * _capped_pixels(size, None)
+        return 4 + 0.0033 * n * _capped_pixels(size, None)
     if rule == "detect":
-        det = _capped_pixels(size, config["detect"]["features"]["max_side"])
-        # One pass over the frames; every query's crop is matched on the frames before it.
-        return 10 + n * det * (0.01 + 0.045 * size.queries)
+        det = config["detect"]
+        if det["backend"] == "siamrcnn":
+            return 10 + n * size.queries * SIAMRCNN_S_PER_FRAME
+        if det["backend"] == "precomputed":
+            return 10 + 0.001 * n * size.queries
+        # One pass over the frames: SIFT once per frame, then every query's crop matched on the
+        # frames before it.
+        px = _capped_pixels(size, det["features"]["max_side"])
+        return 10 + n * px * (0.032 + 0.0025 * size.queries)
     if rule == "pose_sfm":
         # The quadratic term is incremental mapping's, per mapped window (vq3d.pose.windows).
         spans = clip_windows(n, config["pose"])
-        return 0.42 * n * sift + 6.7e-4 * sum((b - a) ** 2 for a, b in spans)
+        return 15 + 0.075 * n * sift + 6.7e-4 * sum((b - a) ** 2 for a, b in spans)
     if rule == "pose_register":
-        return 15 + 0.02 * n
+        return 6 + 0.01 * n
     if rule == "pose_pnp":
         # pnp_check_stride k > 1: every k-th frame plus what SfM missed (unknown at DAG time:
-        # PNP_UNREGISTERED, generous). Measured: 120 of 600 frames run in 0.22x the time
-        # (docs/benchmarks.md, scaling after #17.2).
+        # PNP_UNREGISTERED, generous).
         k = int(config["pose"]["pnp_check_stride"])
         share = 1.0 if k <= 1 else min(1.0, 1.0 / k + PNP_UNREGISTERED)
-        return 10 + 0.2 * n * sift * share
+        return 30 + 0.15 * n * sift * share
     if rule == "peaks":
         return 2 + 0.001 * n * size.queries
     if rule in ("pose_merge", "pose_import"):
@@ -88,15 +99,19 @@ def runtime_minutes(rule: str, size: ClipSize, config: dict, attempt: int) -> in
                * attempt)
 
 
-# Memory: a base per rule plus what grows with the clip (SfM's database and bundle adjustment,
-# PnP's and detection's per-frame features), in MB.
+# Memory: a base per rule plus what grows with the clip, in MB. The measured peaks (the stage's
+# process plus ffmpeg for frames) stay under 0.7 GB at 2,401 frames of 1440×1080; the bases leave
+# room for GPU runtimes (NVDEC, CUDA SIFT, torch) that were not measured here.
 def mem_mb(rule: str, size: ClipSize, config: dict, attempt: int) -> int:
     n = size.frames
     px = _capped_pixels(size, None)
+    # SfM holds one mapping at a time: its largest window, or the whole clip without windows.
+    mapped = max(b - a for a, b in clip_windows(n, config["pose"])) if rule == "pose_sfm" else 0
     base = {
-        "frames": 2000 + 0.5 * n * px,
-        "detect": 4000 + 600 * px,
-        "pose_sfm": 4000 + 1.5 * n,
+        "frames": 2000 + 100 * px,  # streamed: flat in the frames (60 MB + ffmpeg's 95 MB)
+        "detect": (4000 + 600 * px if config["detect"]["backend"] == "siamrcnn"
+                   else 2000 + 200 * px),  # features: 0.5 GB at 2,401 frames, flat
+        "pose_sfm": 3000 + 1.0 * mapped * _capped_pixels(size, config["pose"]["sift_max_side"]),
         "pose_register": 3000 + 0.5 * n,
         "pose_pnp": 3000 + 0.5 * n,
         "predict": 2000 + 0.5 * n,
