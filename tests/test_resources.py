@@ -52,8 +52,8 @@ def test_sfm_request_is_not_one_size_for_all():
 
 
 # One `benchmarks/scaling.py` run on the quiet 2-core machine, default configuration, 1440×1080,
-# 4 queries (docs/benchmarks.md, "scaling (issue 17): the cost model"): wall seconds per stage
-# and peak MB (the stage's process plus ffmpeg for frames).
+# 4 queries (docs/benchmarks.md, "The cost model behind the Slurm requests"): wall seconds per
+# stage and peak MB (the stage's process plus ffmpeg for frames).
 MEASURED = {
     601: {"frames": (10.9, 156), "detect": (59.2, 468), "pose_sfm": (239.9, 401),
           "pose_register": (8.1, 342), "pose_pnp": (93.4, 431)},

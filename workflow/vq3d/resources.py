@@ -4,13 +4,14 @@ and the run's predicted GPU and CPU hours (printed when the workflow is loaded, 
 included).
 
 The costs are fitted to one `benchmarks/scaling.py` run on this project's quiet 2-core machine
-(CPU SIFT, the default configuration; docs/benchmarks.md, "scaling (issue 17): the cost model"):
-clips of 121, 601 and 2,401 frames at 1440×1080 through a real scan's fisheye, each stage in its
-own process; `benchmarks/resources_fit.py` prints every prediction next to its measurement. What
-they say:
+(CPU SIFT, the default configuration; docs/benchmarks.md, "The cost model behind the Slurm
+requests"): clips of 121, 601 and 2,401 frames at 1440×1080 through a real scan's fisheye, each
+stage in its own process; `benchmarks/resources_fit.py` prints every prediction next to its
+measurement. What they say:
 - Work on a frame's pixels follows the pixels a stage really processes (SIFT images are capped at
   pose.sift_max_side, detection at detect.features.max_side; REF_PIXELS is one 640×480 frame):
-  SIFT features and matching cost 2.3–2.6× per frame at 1024×768 what they cost at 640×480.
+  SIFT features and matching cost 2.3–2.7× per frame at 1024×768 what they cost at 640×480
+  (the 1440×1080 and 640×480 runs of docs/benchmarks.md, "scaling").
 - SfM: features and matching are linear in the frames; incremental mapping is quadratic in the
   frames of one mapping, so with SfM windows (pose.sfm_window_frames, the default for clips over
   ~450 frames, vq3d.pose.windows) the quadratic term is per window and the whole grows linearly.
