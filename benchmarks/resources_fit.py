@@ -3,10 +3,12 @@
 measured wall time, and its memory request next to the measured peak RSS (the stage's process
 plus its largest child, where the JSON has it).
 
-    python benchmarks/resources_fit.py SCALING.json [--variant LABEL] [--width 1440 --height 1080]
+    python benchmarks/resources_fit.py SCALING.json [--variant LABEL[:key=value,...]]
+        [--width 1440 --height 1080]
 
 The figures are those of the variant that ran its own SfM feature extraction (the first one, by
-default), as a pose_sfm job does. `ratio` = predicted / measured: the model is meant to sit at or
+default), as a pose_sfm job does; `--variant` picks another, with the pose keys it ran with (as
+given to scaling.py). `ratio` = predicted / measured: the model is meant to sit at or
 a little above 1 on a quiet 2-core machine; the request is SAFETY times the prediction, times the
 attempt.
 """
@@ -17,6 +19,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scaling import _peak, parse_variant  # noqa: E402
 
 # rule -> the scaling stage key ("{v}" = the variant's label); PnP's key is recorded per variant.
 STAGE_OF = {"frames": "frames", "detect": "detect", "pose_sfm": "sfm_{v}",
@@ -33,13 +38,12 @@ def rows(res: dict, variant: str, width: int, height: int, config: dict) -> list
     out = []
     for rule, key in STAGE_OF.items():
         key = st.get(f"pnp_of_{variant}") if rule == "pose_pnp" else key.format(v=variant)
-        got = st.get(key) if key else None
-        if not isinstance(got, dict) or "wall_s" not in got or "timeout_s" in got:
+        rss = _peak(st, key) if key else None  # a job's memory limit counts ffmpeg too
+        if rss is None:
             continue
+        wall = st[key]["wall_s"]
         pred = resources.predicted_seconds(rule, size, config)
-        # A job's memory limit counts its child processes (ffmpeg) too: both peaks, added.
-        rss = got["peak_rss_mb"] + got.get("peak_rss_children_mb", 0.0)
-        out.append((res["n_frames"], rule, got["wall_s"], pred, pred / got["wall_s"],
+        out.append((res["n_frames"], rule, wall, pred, pred / wall,
                     resources.runtime_minutes(rule, size, config, 1), rss,
                     resources.mem_mb(rule, size, config, 1)))
     return out
@@ -48,27 +52,23 @@ def rows(res: dict, variant: str, width: int, height: int, config: dict) -> list
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("json", nargs="+")
-    ap.add_argument("--variant", help="default: the first variant of each file")
+    ap.add_argument("--variant", metavar="LABEL[:key=value,...]",
+                    help="default: the first variant of each file, at the defaults")
     ap.add_argument("--width", type=int, default=1440)
     ap.add_argument("--height", type=int, default=1080)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="pose key of the measured variant, e.g. pnp_check_stride=1")
     args = ap.parse_args(argv)
-    import yaml
-
     from vq3d.config import defaults
 
+    label, over = parse_variant(args.variant) if args.variant else (None, {})
     config = defaults()
-    for item in args.set:
-        key, _, value = item.partition("=")
-        config["pose"][key] = yaml.safe_load(value)
+    config["pose"].update(over)
     print("| frames | rule | measured s | predicted s | ratio | request min | peak MB | request MB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for path in args.json:
         for res in json.loads(Path(path).read_text()):
             if "n_frames" not in res:
                 continue
-            variant = args.variant or res["variants"][0]
+            variant = label or res["variants"][0]
             for n, rule, wall, pred, ratio, minutes, rss, mem in rows(res, variant, args.width,
                                                                       args.height, config):
                 print(f"| {n} | {rule} | {wall:.1f} | {pred:.1f} | {ratio:.2f} | {minutes} | "

@@ -13,9 +13,9 @@ scan `unict_Scooter mechanic_31` at 1440×1080 from the anchors' scan_to_intrins
 anchors are absent — the table says which); then the stages run one by one, each in its own Python
 process so that its peak RSS is its own (ru_maxrss; its largest child, e.g. ffmpeg, apart) and its
 wall time excludes imports: frames (ffmpeg CPU decode), pose_sfm per variant (features / matching /
-mapping from its sfm.json, pairs matched and verified from its database), register per variant, PnP (independent of SfM: once),
-merge per variant, detect (all queries in one pass; per query = stage / queries), predict per
-variant. Posing quality per variant: frames posed and median rotation / centre error against the
+mapping from its sfm.json, pairs matched and verified from its database), register per variant,
+PnP (independent of SfM: once), merge per variant, detect (all queries in one pass; per query =
+stage / queries; and the clip's last query alone), predict per variant. Posing quality per variant: frames posed and median rotation / centre error against the
 generator's ground truth. The JSON is rewritten after every stage, so a stopped run keeps what it
 measured.
 
